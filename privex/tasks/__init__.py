@@ -1,0 +1,58 @@
+"""Celery: the app bound to Flask, and thin tasks (they take ids, call services, and do not swallow errors).
+
+Tasks are declared with ``@shared_task`` so they bind to the Celery app of the running Flask app.
+"""
+
+from __future__ import annotations
+
+from celery import Celery, Task, signals
+
+from privex.embedded import celery_url
+
+TASK_MODULES = ["privex.tasks.smoke"]
+
+
+def init_celery(app) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    broker = celery_url(app.config["REDIS_URL"])
+    celery.conf.update(
+        broker_url=broker,
+        result_backend=broker,
+        imports=TASK_MODULES,
+        task_acks_late=True,  # a task whose worker dies is delivered again...
+        task_reject_on_worker_lost=True,
+        broker_transport_options={"visibility_timeout": 3600},  # ...after this many seconds unacknowledged
+        result_expires=86400,
+        task_always_eager=app.config.get("CELERY_TASK_ALWAYS_EAGER", False),
+        task_eager_propagates=True,
+        worker_hijack_root_logger=False,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        privex_redis_url=app.config["REDIS_URL"],
+    )
+    celery.set_default()
+    return celery
+
+
+@signals.worker_ready.connect(dispatch_uid="privex-heartbeat-start")
+def _start_heartbeat(sender, **kwargs):
+    import redis
+
+    from privex.tasks.heartbeat import start_heartbeat
+
+    client = redis.Redis.from_url(sender.app.conf.privex_redis_url)
+    sender.app._privex_heartbeat = start_heartbeat(client, sender.hostname)
+
+
+@signals.worker_shutdown.connect(dispatch_uid="privex-heartbeat-stop")
+def _stop_heartbeat(sender=None, **kwargs):
+    from celery import current_app
+
+    heartbeat = getattr(current_app, "_privex_heartbeat", None)
+    if heartbeat is not None:
+        heartbeat.stop()

@@ -1,0 +1,1 @@
+"""Request tenancy: organization, workspace and role of the caller, the permission table, ``scoped()`` queries."""

@@ -1,0 +1,62 @@
+"""The HTML side: the landing page and the session sign-in used by the back office (and later the builder).
+
+API clients never use these routes; they authenticate with tokens or API keys.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Email
+
+from privex.auth.passwords import verify_password
+from privex.extensions import db
+from privex.models import AuthIdentity
+
+bp = Blueprint("web", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False)])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+def _safe_next(target: str | None) -> str:
+    """Only redirect to paths on this site, never to another host."""
+    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("web.index")
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        identity = db.session.scalar(
+            sa.select(AuthIdentity).where(AuthIdentity.provider == "email",
+                                          AuthIdentity.provider_id == form.email.data.strip().lower())
+        )
+        user = identity.user if identity else None
+        if identity and user.is_active and verify_password(identity.password_hash, form.password.data):
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong email or password.", "error")  # one message for both: do not reveal which accounts exist
+    status = 401 if request.method == "POST" else 200
+    return render_template("login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    if current_user.is_authenticated:
+        logout_user()
+    return redirect(url_for("web.index"))
