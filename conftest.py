@@ -164,3 +164,30 @@ def register_plugin(app):
         for name in registered:
             plugins.manager.unregister(name=name)
         plugins.refresh()
+
+
+@pytest.fixture()
+def scratch_database(services):
+    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards; yields its URL."""
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    name = f"privex_scratch_{os.getpid()}"
+    if services["embedded_database"]:
+        yield embedded.postgres_url(services["folder"] / "pgdata", name)
+        embedded.drop_database(services["folder"] / "pgdata", name)
+        return
+    url = make_url(services["database_url"])
+    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as error:
+        pytest.skip(f"cannot create a scratch database on DATABASE_URL's server: {error}")
+    with psycopg.connect(url.set(drivername="postgresql", database=name).render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -49,8 +49,6 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     login_manager.login_view = "web.login"
     import privex.auth.sessions  # noqa: F401  (registers the user loader)
     app.config.setdefault("RATELIMIT_STORAGE_URI", embedded.limiter_url(app.config["REDIS_URL"]))
-    if app.config["RATELIMIT_DEFAULT"]:
-        app.config.setdefault("RATELIMIT_DEFAULT_LIMITS", app.config["RATELIMIT_DEFAULT"])
     limiter.init_app(app)
     CORS(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
          expose_headers=["X-Request-ID", "X-Pagination", "Retry-After"])

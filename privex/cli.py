@@ -62,7 +62,7 @@ def create_admin(email: str, password: str | None):
     except (ValueError, PasswordTooWeak) as error:
         raise click.ClickException(str(error)) from error
     verb = "Created" if created else "Promoted"
-    click.echo(f"{verb} superuser {email} (user {user.id}). Sign in at /login, then open /admin.")
+    click.echo(f"{verb} superuser {user.email} (user {user.id}). Sign in at /login, then open /admin.")
 
 
 def _ask_password() -> str:

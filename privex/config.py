@@ -16,6 +16,10 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _optional(value: str) -> str | None:
+    return value.strip() or None  # set but empty: as if unset
+
+
 def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
@@ -46,8 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated origins allowed to call `/api/*` from a browser (`*` for any). Default: none."),
     Setting("PRIVEX_MAX_UPLOAD_MB", "MAX_UPLOAD_MB", "50", int,
             "Largest request body accepted, in MB; larger ones answer 413."),
-    Setting("PRIVEX_RATELIMIT_DEFAULT", "RATELIMIT_DEFAULT", "", str,
-            "Default rate limit for every API route, e.g. `600 per minute`. Default: none."),
+    Setting("PRIVEX_RATELIMIT_DEFAULT", "RATELIMIT_DEFAULT", None, _optional,
+            "Rate limit per client address for every route, e.g. `600 per minute` (flask-limiter syntax). Default: none."),
     Setting("PRIVEX_LOG_LEVEL", "LOG_LEVEL", "INFO", str, "Log level of the JSON logs on stderr."),
     Setting("PRIVEX_HOST", "HOST", "127.0.0.1", str, "Address `privex serve` binds."),
     Setting("PRIVEX_PORT", "PORT", "5000", int, "Port `privex serve` binds."),
@@ -65,9 +69,9 @@ def settings_from_env(environ: os._Environ | dict | None = None) -> dict[str, ob
     config: dict[str, object] = {}
     for setting in SETTINGS:
         raw = environ.get(setting.env, setting.default)
-        if raw is None:
-            continue
-        config[setting.key] = setting.parse(raw)
+        value = None if raw is None else setting.parse(raw)
+        if value is not None:
+            config[setting.key] = value
     return config
 
 

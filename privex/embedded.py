@@ -44,7 +44,9 @@ def postgres_url(pgdata: Path | str, database: str = DATABASE_NAME) -> str:
 
         server = get_server(pgdata, cleanup_mode="stop")
     _handles[f"pg:{pgdata}"] = server
-    _ensure_database(server, database)
+    # Processes starting together would race to CREATE DATABASE / EXTENSION: one at a time.
+    with fasteners.InterProcessLock(str(pgdata.parent / f".{pgdata.name}.setup.lock")):
+        _ensure_database(server, database)
     uri = server.get_uri(database)
     url = "postgresql+psycopg://" + uri.split("://", 1)[1]
     _handles[key] = url
@@ -59,15 +61,9 @@ def _ensure_database(server, database: str) -> None:
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
-            try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            except psycopg.errors.DuplicateDatabase:  # another process won the race
-                pass
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     with psycopg.connect(server.get_uri(database), autocommit=True) as conn:
-        try:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except psycopg.errors.UniqueViolation:  # concurrent CREATE EXTENSION from another process
-            pass
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
 
 def drop_database(pgdata: Path | str, database: str) -> None:

@@ -23,6 +23,7 @@ import pluggy
 from privex import hookspecs
 
 log = logging.getLogger(__name__)
+trace_log = logging.getLogger("privex.plugins.trace")
 
 ENTRY_POINT_GROUP = "privex"
 
@@ -85,6 +86,7 @@ class Plugins:
     """The plugin manager of one app and the registries built from it."""
 
     manager: pluggy.PluginManager
+    trace: bool = False
     registries: dict[str, Registry] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,11 +107,11 @@ class Plugins:
         owners: dict[str, str] = {}
         hook = getattr(self.manager.hook, hook_name)
         # Called implementation by implementation (not through the hook) so each result is attributed to its plugin.
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order
             plugin_name = impl.plugin_name
             provided = impl.function() or []
-            if self.manager.trace.root.writer:
-                self.manager.trace.root(f"{hook_name} [{plugin_name}] -> {provided!r}")
+            if self.trace:
+                trace_log.info(f"{hook_name} [{plugin_name}] -> {provided!r}")
             if not isinstance(provided, Iterable) or isinstance(provided, (str, bytes)):
                 raise PluginError(f"plugin {plugin_name!r}: {hook_name}() must return a list, got {provided!r}")
             for implementation in provided:
@@ -185,12 +187,7 @@ def load_plugins(allow: list[str] | None = None, trace: bool = False,
     except pluggy.PluginValidationError as error:
         raise PluginError(f"plugin {error.plugin!r} implements an unknown hook: {error}") from error
     if trace:
-        enable_tracing(manager)
-    return Plugins(manager)
-
-
-def enable_tracing(manager: pluggy.PluginManager) -> None:
-    """Log every hook call, its arguments and its results (PRIVEX_TRACE_PLUGINS=1)."""
-    trace_log = logging.getLogger("privex.plugins.trace")
-    manager.trace.root.setwriter(lambda message: trace_log.info(message.rstrip()))
-    manager.enable_tracing()
+        # Hooks called through the manager (privex_startup, later ones); registry hooks are logged in _collect.
+        manager.trace.root.setwriter(lambda message: trace_log.info(message.rstrip()))
+        manager.enable_tracing()
+    return Plugins(manager, trace=trace)

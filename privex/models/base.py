@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from privex.extensions import db
@@ -21,10 +22,15 @@ def foreign_key(target: str, *, ondelete: str = "CASCADE", nullable: bool = Fals
     return mapped_column(sa.Uuid, sa.ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
 
 
-def jsonb(default=dict):
-    """A JSONB column that is never NULL: an empty object (or list) by default."""
+def jsonb(default=dict, name: str | None = None):
+    """A JSONB column that is never NULL: an empty object (or list) by default.
+
+    Top-level changes in place (``bot.config["x"] = 1``, ``flow.nodes.append(...)``) are tracked; changes deeper
+    inside need the value reassigned."""
     server_default = "'[]'::jsonb" if default is list else "'{}'::jsonb"
-    return mapped_column(JSONB, nullable=False, default=default, server_default=sa.text(server_default))
+    kind = (MutableList if default is list else MutableDict).as_mutable(JSONB)
+    args = (name, kind) if name else (kind,)
+    return mapped_column(*args, nullable=False, default=default, server_default=sa.text(server_default))
 
 
 def choice(column: str, values: tuple[str, ...]) -> sa.CheckConstraint:

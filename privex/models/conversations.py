@@ -14,6 +14,8 @@ MESSAGE_ROLES = ("user", "assistant", "system")
 
 
 class ChatSession(WorkspaceScoped, Model):
+    """A conversation. Deleting its bot deletes it with its messages; leads and token usage outlive it."""
+
     __tablename__ = "chat_sessions"
     __table_args__ = (
         sa.CheckConstraint("num_nonnulls(chatbot_id, chatflow_id) <= 1", name="one_bot"),
@@ -44,7 +46,7 @@ class ChatMessage(WorkspaceScoped, Model):
     role: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     content: Mapped[str] = mapped_column(sa.Text, nullable=False)
     citations: Mapped[list] = jsonb(list)
-    meta: Mapped[dict] = jsonb()
+    metadata_: Mapped[dict] = jsonb(name="metadata")
     model: Mapped[str | None] = mapped_column(sa.String(128))
     latency_ms: Mapped[int | None] = mapped_column(sa.Integer)
     prompt_tokens: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
@@ -81,8 +83,11 @@ class TokenUsage(WorkspaceScoped, Model):
     chatbot_id: Mapped[uuid.UUID | None] = foreign_key("chatbots.id", ondelete="SET NULL", nullable=True)
     chatflow_id: Mapped[uuid.UUID | None] = foreign_key("chatflows.id", ondelete="SET NULL", nullable=True,
                                                         index=False)
-    message_id: Mapped[uuid.UUID | None] = foreign_key("chat_messages.id", ondelete="SET NULL", nullable=True,
-                                                       index=False)
+    # Deferred: deleting a chatbot nulls this row twice (chatbot_id directly, message_id through the cascade
+    # chatbot -> sessions -> messages); checked at commit, when both actions are done.
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.Uuid, sa.ForeignKey("chat_messages.id", ondelete="SET NULL", deferrable=True, initially="DEFERRED")
+    )
     provider: Mapped[str] = mapped_column(sa.String(64), nullable=False)
     model: Mapped[str | None] = mapped_column(sa.String(128))
     prompt_tokens: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")

@@ -23,7 +23,7 @@ class Credential(WorkspaceScoped, Model):
     credential_type: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="api_key")
     # Fernet token of the JSON secret. Never returned by the API or shown in the back office.
     encrypted_data: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
-    meta: Mapped[dict] = jsonb()  # non-secret: scopes, account name, expiry shown to the user
+    metadata_: Mapped[dict] = jsonb(name="metadata")  # non-secret: scopes, account name, expiry shown to the user
     created_by_id: Mapped[uuid.UUID | None] = foreign_key("users.id", ondelete="SET NULL", nullable=True,
                                                           index=False)
     last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

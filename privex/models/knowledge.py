@@ -70,8 +70,8 @@ class Document(WorkspaceScoped, Model):
     error: Mapped[str | None] = mapped_column(sa.Text)
     chunks_done: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
     chunks_total: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
-    # `metadata` is reserved by SQLAlchemy's declarative base; the column keeps the seed's name.
-    meta: Mapped[dict] = jsonb()
+    # `metadata` is reserved by SQLAlchemy's declarative base: the attribute is `metadata_`, the column `metadata`.
+    metadata_: Mapped[dict] = jsonb(name="metadata")
     indexed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     knowledge_base: Mapped[KnowledgeBase] = relationship(back_populates="documents")
@@ -90,7 +90,7 @@ class Chunk(WorkspaceScoped, Model):
     text: Mapped[str] = mapped_column(sa.Text, nullable=False)
     content_hash: Mapped[str | None] = mapped_column(sa.String(64))
     token_count: Mapped[int | None] = mapped_column(sa.Integer)
-    meta: Mapped[dict] = jsonb()
+    metadata_: Mapped[dict] = jsonb(name="metadata")
     embedding = mapped_column(Vector())
     embedding_dim: Mapped[int | None] = mapped_column(sa.SmallInteger)
     text_search = mapped_column(TSVECTOR, sa.Computed("to_tsvector('english', text)", persisted=True))

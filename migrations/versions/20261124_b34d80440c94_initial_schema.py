@@ -1,8 +1,8 @@
 """Initial schema: identity, tenancy, bots, knowledge, conversations, leads, credentials, API keys
 
-Revision ID: 523ee31029fc
+Revision ID: b34d80440c94
 Revises: 
-Create Date: 2026-11-24 21:31:27.030398
+Create Date: 2026-11-24 21:42:33.249027
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ import pgvector.sqlalchemy
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '523ee31029fc'
+revision = 'b34d80440c94'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -177,7 +177,7 @@ def upgrade():
     sa.Column('provider', sa.String(length=64), nullable=False),
     sa.Column('credential_type', sa.String(length=16), nullable=False),
     sa.Column('encrypted_data', sa.LargeBinary(), nullable=False),
-    sa.Column('meta', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('metadata', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
     sa.Column('created_by_id', sa.Uuid(), nullable=True),
     sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
@@ -331,7 +331,7 @@ def upgrade():
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('chunks_done', sa.Integer(), server_default='0', nullable=False),
     sa.Column('chunks_total', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('meta', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('metadata', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
     sa.Column('indexed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('workspace_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), server_default=sa.text('gen_random_uuid()'), nullable=False),
@@ -354,7 +354,7 @@ def upgrade():
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
     sa.Column('citations', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False),
-    sa.Column('meta', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('metadata', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
     sa.Column('model', sa.String(length=128), nullable=True),
     sa.Column('latency_ms', sa.Integer(), nullable=True),
     sa.Column('prompt_tokens', sa.Integer(), server_default='0', nullable=False),
@@ -379,7 +379,7 @@ def upgrade():
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=True),
     sa.Column('token_count', sa.Integer(), nullable=True),
-    sa.Column('meta', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column('metadata', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
     sa.Column('embedding', pgvector.sqlalchemy.vector.VECTOR(), nullable=True),
     sa.Column('embedding_dim', sa.SmallInteger(), nullable=True),
     sa.Column('text_search', postgresql.TSVECTOR(), sa.Computed("to_tsvector('english', text)", persisted=True), nullable=True),
@@ -467,7 +467,7 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.ForeignKeyConstraint(['chatbot_id'], ['chatbots.id'], name=op.f('fk_token_usage_chatbot_id_chatbots'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['chatflow_id'], ['chatflows.id'], name=op.f('fk_token_usage_chatflow_id_chatflows'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['message_id'], ['chat_messages.id'], name=op.f('fk_token_usage_message_id_chat_messages'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['message_id'], ['chat_messages.id'], name=op.f('fk_token_usage_message_id_chat_messages'), ondelete='SET NULL', initially='DEFERRED', deferrable=True),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_token_usage_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_token_usage_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_token_usage'))

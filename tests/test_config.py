@@ -1,0 +1,52 @@
+"""Settings come from the environment, and README documents every one of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from privex.config import SETTINGS, settings_from_env
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = README.read_text()
+    missing = [setting.env for setting in SETTINGS if f"`{setting.env}`" not in readme]
+    assert not missing, f"settings missing from README.md's configuration table: {missing}"
+
+
+def test_settings_are_parsed_from_the_environment():
+    config = settings_from_env({"PRIVEX_LOAD_PLUGINS": "a, b,", "PRIVEX_TRACE_PLUGINS": "yes",
+                                "PRIVEX_MAX_UPLOAD_MB": "7", "DATABASE_URL": "postgresql://db/x"})
+    assert config["LOAD_PLUGINS"] == ["a", "b"]
+    assert config["TRACE_PLUGINS"] is True
+    assert config["MAX_UPLOAD_MB"] == 7
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql://db/x"
+
+
+def test_unset_settings_fall_back_to_defaults_or_stay_unset():
+    config = settings_from_env({})
+    assert "SQLALCHEMY_DATABASE_URI" not in config and "REDIS_URL" not in config
+    assert "LOAD_PLUGINS" not in config  # unset: every installed plugin loads
+    assert config["TRACE_PLUGINS"] is False and config["PORT"] == 5000
+
+
+def test_an_empty_allow_list_loads_no_plugin_but_an_empty_rate_limit_is_no_limit():
+    config = settings_from_env({"PRIVEX_LOAD_PLUGINS": "", "PRIVEX_RATELIMIT_DEFAULT": " "})
+    assert config["LOAD_PLUGINS"] == []
+    assert "RATELIMIT_DEFAULT" not in config
+
+
+def test_a_default_rate_limit_applies_to_every_route(make_app):
+    try:
+        limited = make_app(RATELIMIT_DEFAULT="2 per minute").test_client()
+        assert [limited.get("/api/v1/plugins").status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        # flask-limiter keeps one configuration per process (one app in production): put the suite's back.
+        make_app()
+
+
+def test_with_urls_set_nothing_embedded_is_started(app):
+    instance = Path(app.instance_path)
+    assert not (instance / "pgdata").exists() and not (instance / "redis").exists()
+    assert "EMBEDDED_DATABASE" not in app.config and "EMBEDDED_REDIS" not in app.config

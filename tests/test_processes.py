@@ -1,0 +1,170 @@
+"""End-to-end: real processes. A Celery worker round-trip, `privex serve` from nothing, shared embedded servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from sqlalchemy.engine import make_url
+
+from privex.extensions import get_redis
+from privex.tasks.heartbeat import live_workers
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+    return process.returncode
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (in a container, nobody may reap the daemonized postmaster)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_real_worker_runs_tasks_in_the_app_context(make_app, privex_command, subprocess_env, services, tmp_path):
+    application = make_app(CELERY_TASK_ALWAYS_EAGER=False)
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([*privex_command, "worker", "--concurrency", "1"], env=subprocess_env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with application.app_context():
+            from privex.tasks.smoke import ping
+
+            result = ping.delay("round-trip").get(timeout=60)
+            assert result["echo"] == "round-trip"
+            assert result["app"] == "privex"
+            assert result["pid"] != os.getpid()
+            assert result["database"] == make_url(services["database_url"]).database
+            wait_for(lambda: live_workers(get_redis()), 30, what="the worker's heartbeat")
+            health = application.test_client().get("/api/v1/health").get_json()
+            assert health["status"] == "ok" and health["worker"]["ok"]
+    finally:
+        stop(worker)
+        log.close()
+    with application.app_context():
+        assert live_workers(get_redis()) == []  # a worker that shut down says so at once
+
+
+def fetch_json(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+    except OSError:
+        return None, None
+
+
+def test_serve_starts_everything_from_nothing_and_stops_it(privex_command, tmp_path):
+    instance = tmp_path / "instance"
+    port = free_port()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("PRIVEX_") and key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"PRIVEX_INSTANCE_PATH": str(instance), "PRIVEX_WEB_WORKERS": "1", "PRIVEX_WEB_THREADS": "4",
+                "PRIVEX_WORKER_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1"})
+    output = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([*privex_command, "serve", "--port", str(port)], env=env, stdout=output,
+                              stderr=subprocess.STDOUT)
+    try:
+        status, body = wait_for(
+            lambda: (lambda r: r if r[0] == 200 else None)(fetch_json(f"http://127.0.0.1:{port}/api/v1/health")),
+            120, interval=0.5, what="/api/v1/health to answer 200")
+        assert body["status"] == "ok"
+        assert all(body[part]["ok"] for part in ("database", "redis", "worker"))
+        assert (instance / "pgdata" / "PG_VERSION").exists()
+        postmaster_pid = int((instance / "pgdata" / "postmaster.pid").read_text().split()[0])
+        printed = (tmp_path / "serve.log").read_text()
+        assert f"PrivexBot is running at http://127.0.0.1:{port}" in printed
+        assert "privex create-admin" in printed
+    finally:
+        code = stop(server, signal.SIGINT, timeout=60)
+        output.close()
+    assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    assert not (instance / "pgdata" / "postmaster.pid").exists()
+    assert not running(postmaster_pid)
+
+
+SHARER = textwrap.dedent("""
+    import json, sys
+    import sqlalchemy as sa
+    from privex.app import create_app
+    from privex.extensions import db, get_redis
+
+    app = create_app()
+    with app.app_context():
+        pid = open(app.instance_path + "/pgdata/postmaster.pid").read().split()[0]
+        print(json.dumps({"postgres": pid, "redis": app.config["REDIS_URL"]}), flush=True)
+        sys.stdin.readline()
+        db.session.execute(sa.text("SELECT 1"))
+        get_redis().ping()
+        db.session.remove()
+        db.engine.dispose()
+        print("still-working", flush=True)
+""")
+
+
+def test_processes_of_one_install_share_the_embedded_servers(tmp_path):
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("PRIVEX_") and key not in ("DATABASE_URL", "REDIS_URL")}
+    env["PRIVEX_INSTANCE_PATH"] = str(tmp_path / "instance")
+
+    log = (tmp_path / "sharers.log").open("w")
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", SHARER], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log, text=True)
+
+    with start() as first, start() as second:
+        first_info = json.loads(first.stdout.readline())
+        second_info = json.loads(second.stdout.readline())
+        assert first_info == second_info  # one PostgreSQL and one Redis, not two
+
+        first.stdin.write("\n")
+        first.stdin.flush()
+        assert first.stdout.readline().strip() == "still-working"
+        assert first.wait(timeout=30) == 0
+        # The first process is gone; the servers stay up for the second.
+        second.stdin.write("\n")
+        second.stdin.flush()
+        assert second.stdout.readline().strip() == "still-working"
+        assert second.wait(timeout=30) == 0
+    log.close()
+    assert not Path(tmp_path / "instance" / "pgdata" / "postmaster.pid").exists()  # the last one out stopped it
