@@ -56,6 +56,7 @@ def create_admin(email: str, password: str | None):
     """Make EMAIL a platform superuser (creating the account if needed). Superusers may open /admin."""
     from privex.services.accounts import PasswordTooWeak, create_superuser
 
+    _require_current_schema()
     password = password or current_app.config.get("ADMIN_PASSWORD")
     try:
         user, created = create_superuser(email, password, ask_password=_ask_password)
@@ -63,6 +64,20 @@ def create_admin(email: str, password: str | None):
         raise click.ClickException(str(error)) from error
     verb = "Created" if created else "Promoted"
     click.echo(f"{verb} superuser {user.email} (user {user.id}). Sign in at /login, then open /admin.")
+
+
+def _require_current_schema() -> None:
+    """Refuse clearly, instead of with a traceback, when the database has not been migrated to the code's head."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from privex.extensions import db, migrate
+
+    config = migrate.get_config()
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    current = set(MigrationContext.configure(db.session.connection()).get_current_heads())
+    if current != heads:
+        raise click.ClickException("the database schema is not up to date: run `privex db upgrade` "
+                                   "(`make run` does it for you) and try again")
 
 
 def _ask_password() -> str:

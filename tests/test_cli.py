@@ -101,3 +101,12 @@ def test_create_admin_refuses_something_that_is_not_an_email(app, runner):
 def test_version(app):
     result = invoke(app, "--version")
     assert result.exit_code == 0 and "0.1.0" in result.output
+
+
+def test_create_admin_on_an_unmigrated_database_says_what_to_run(make_app, scratch_database):
+    application = make_app(SQLALCHEMY_DATABASE_URI=scratch_database)
+    result = invoke(application, "create-admin", "ops@example.com", "--password", "S3cure-enough!")
+    assert result.exit_code != 0
+    assert "run `privex db upgrade`" in result.output
+    with application.app_context():
+        db.engine.dispose()
