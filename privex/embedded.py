@@ -93,19 +93,22 @@ def redis_url(folder: Path | str, db: int = 0) -> str:
     return f"unix://{server.socket_file}?db={db}"  # type: ignore[attr-defined]
 
 
+def _unix_socket(url: str) -> tuple[str, str] | None:
+    """``unix:///path/redis.socket?db=N`` -> (path, N); None for any other URL."""
+    if not url.startswith("unix://"):
+        return None
+    path, _, query = url[len("unix://"):].partition("?")
+    params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+    return path, params.get("db", "0")
+
+
 def celery_url(url: str) -> str:
     """Celery (kombu) spells a Unix-socket Redis URL ``redis+socket://``; redis-py spells it ``unix://``."""
-    if url.startswith("unix://"):
-        path, _, query = url[len("unix://"):].partition("?")
-        db = dict(part.split("=", 1) for part in query.split("&") if "=" in part).get("db", "0")
-        return f"redis+socket://{path}?virtual_host={db}"
-    return url
+    socket = _unix_socket(url)
+    return f"redis+socket://{socket[0]}?virtual_host={socket[1]}" if socket else url
 
 
 def limiter_url(url: str) -> str:
     """flask-limiter (the ``limits`` package) spells a Unix-socket Redis URL ``redis+unix://``."""
-    if url.startswith("unix://"):
-        path, _, query = url[len("unix://"):].partition("?")
-        db = dict(part.split("=", 1) for part in query.split("&") if "=" in part).get("db", "0")
-        return f"redis+unix://{path}?db={db}"
-    return url
+    socket = _unix_socket(url)
+    return f"redis+unix://{socket[0]}?db={socket[1]}" if socket else url

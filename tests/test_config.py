@@ -50,3 +50,12 @@ def test_with_urls_set_nothing_embedded_is_started(app):
     instance = Path(app.instance_path)
     assert not (instance / "pgdata").exists() and not (instance / "redis").exists()
     assert "EMBEDDED_DATABASE" not in app.config and "EMBEDDED_REDIS" not in app.config
+
+
+def test_unix_socket_redis_urls_are_spelled_for_each_client():
+    from privex.embedded import celery_url, limiter_url
+
+    assert celery_url("unix:///run/r.sock?db=3") == "redis+socket:///run/r.sock?virtual_host=3"
+    assert limiter_url("unix:///run/r.sock?db=3") == "redis+unix:///run/r.sock?db=3"
+    assert limiter_url("unix:///run/r.sock") == "redis+unix:///run/r.sock?db=0"
+    assert celery_url("redis://h:6379/2") == limiter_url("redis://h:6379/2") == "redis://h:6379/2"
