@@ -25,7 +25,7 @@ class EchoSchema(Schema):
     count = fields.Integer(load_default=1)
 
 
-class UserSchema(Schema):
+class FixtureUserSchema(Schema):
     username = fields.String()
 
 
@@ -40,7 +40,7 @@ class Echo(MethodView):
 
 @blp.route("/users")
 class Users(MethodView):
-    @blp.response(200, UserSchema(many=True))
+    @blp.response(200, FixtureUserSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self):
         """Page through users by name"""

@@ -55,7 +55,7 @@ class SecureModelView(SuperuserOnly, ModelView):
 
 
 CATEGORIES = {
-    "Identity": (models.User, models.AuthIdentity, models.APIKey),
+    "Identity": (models.User, models.AuthIdentity, models.AuthSession, models.RefreshToken, models.APIKey),
     "Tenancy": (models.Organization, models.OrganizationMember, models.Workspace, models.WorkspaceMember,
                 models.Invitation),
     "Bots": (models.Chatbot, models.Chatflow),

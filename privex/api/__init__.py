@@ -7,7 +7,8 @@ from __future__ import annotations
 
 
 def register_blueprints(api) -> None:
-    from privex.api import health, plugins
+    from privex.api import auth, health, organizations, plugins, wallets, workspaces
 
-    for module in (health, plugins):
-        api.register_blueprint(module.blp, url_prefix=f"/api/v1{module.blp.url_prefix or ''}")
+    for blueprint in (health.blp, plugins.blp, auth.blp, wallets.blp, organizations.blp,
+                      organizations.invitations_blp, workspaces.blp):
+        api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")

@@ -14,6 +14,17 @@ from werkzeug.exceptions import HTTPException
 API_PREFIX = "/api"
 
 
+class PaymentRequired(HTTPException):
+    """402: the organization's plan does not allow this (werkzeug has no class for 402)."""
+
+    code = 402
+    description = "The organization's plan does not allow this."
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.data = {"message": message, "errors": errors or {}}
+
+
 def wants_json() -> bool:
     return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
 

@@ -4,13 +4,13 @@ from privex.models.api_keys import APIKey
 from privex.models.bots import Chatbot, Chatflow, chatbot_knowledge_bases
 from privex.models.conversations import ChatMessage, ChatSession, MessageFeedback, TokenUsage
 from privex.models.credentials import Credential, CredentialAuditLog
-from privex.models.identity import AuthIdentity, User
+from privex.models.identity import AuthIdentity, AuthSession, RefreshToken, User
 from privex.models.knowledge import Chunk, Document, KnowledgeBase
 from privex.models.leads import Lead
 from privex.models.tenancy import Invitation, Organization, OrganizationMember, Workspace, WorkspaceMember
 
 __all__ = [
-    "APIKey", "AuthIdentity", "ChatMessage", "ChatSession", "Chatbot", "Chatflow", "Chunk", "Credential",
+    "APIKey", "AuthIdentity", "AuthSession", "ChatMessage", "ChatSession", "Chatbot", "Chatflow", "Chunk", "Credential",
     "CredentialAuditLog", "Document", "Invitation", "KnowledgeBase", "Lead", "MessageFeedback", "Organization",
-    "OrganizationMember", "TokenUsage", "User", "Workspace", "WorkspaceMember", "chatbot_knowledge_bases",
+    "OrganizationMember", "RefreshToken", "TokenUsage", "User", "Workspace", "WorkspaceMember", "chatbot_knowledge_bases",
 ]

@@ -68,3 +68,34 @@ class AuthIdentity(Model):
     last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="identities")
+
+
+class AuthSession(Model):
+    """One signed-in device: the tenant context its access tokens carry, and the family of its refresh tokens.
+
+    Signing out, changing the password elsewhere or reusing a rotated refresh token revokes the whole session."""
+
+    __tablename__ = "auth_sessions"
+
+    user_id: Mapped[uuid.UUID] = foreign_key("users.id")
+    organization_id: Mapped[uuid.UUID | None] = foreign_key("organizations.id", ondelete="SET NULL", nullable=True,
+                                                            index=False)
+    workspace_id: Mapped[uuid.UUID | None] = foreign_key("workspaces.id", ondelete="SET NULL", nullable=True,
+                                                         index=False)
+    provider: Mapped[str] = mapped_column(sa.String(16), nullable=False)  # how it signed in
+    ip_address: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(512))
+    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class RefreshToken(Model):
+    """A single-use refresh token (only its SHA-256 is stored). Using it marks it used and issues the next one."""
+
+    __tablename__ = "refresh_tokens"
+
+    session_id: Mapped[uuid.UUID] = foreign_key("auth_sessions.id")
+    token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -59,6 +59,8 @@ class Workspace(Model):
     is_default: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
     settings: Mapped[dict] = jsonb()
     created_by_id: Mapped[uuid.UUID | None] = foreign_key("users.id", ondelete="SET NULL", nullable=True)
+    # The member answerable for the workspace; `POST /workspaces/{id}/transfer` hands it to another member.
+    owner_id: Mapped[uuid.UUID | None] = foreign_key("users.id", ondelete="SET NULL", nullable=True)
 
     organization: Mapped[Organization] = relationship(back_populates="workspaces")
     members: Mapped[list["WorkspaceMember"]] = relationship(

@@ -7,7 +7,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from privex.auth.passwords import hash_password
+from privex.auth.passwords import hash_password, needs_rehash, verify_password
 from privex.extensions import db
 from privex.models import AuthIdentity, User
 
@@ -72,3 +72,49 @@ def create_superuser(email: str, password: str | None,
     db.session.add(user)
     db.session.commit()
     return user, True
+
+
+def sign_up(email: str, password: str, display_name: str | None = None) -> User:
+    """A new user with an email identity, a personal organization and its default workspace."""
+    from privex.services.organizations import create_organization
+
+    email = normalize_email(email)
+    check_password_strength(password)
+    if find_email_identity(email) is not None:
+        raise AccountExists("an account with this email already exists; sign in instead")
+    user = User(username=unique_username(email), display_name=display_name)
+    user.identities.append(AuthIdentity(provider="email", provider_id=email, password_hash=hash_password(password)))
+    db.session.add(user)
+    db.session.flush()
+    create_organization(user, f"{display_name or email.split('@')[0]}'s organization", personal=True)
+    return user
+
+
+def sign_up_with_wallet(provider: str, address: str, credentials: dict) -> User:
+    from privex.services.organizations import create_organization
+
+    user = User(username=unique_username(f"{provider}-{address[-8:]}"))
+    user.identities.append(AuthIdentity(provider=provider, provider_id=address, credentials=credentials))
+    db.session.add(user)
+    db.session.flush()
+    create_organization(user, f"{provider.upper()} {address[:6]}…{address[-4:]}'s organization", personal=True)
+    return user
+
+
+def check_email_password(email: str, password: str) -> User | None:
+    """The user when the email and password match an active account, else None (same time either way)."""
+    try:
+        identity = find_email_identity(normalize_email(email))
+    except ValueError:
+        identity = None
+    if not verify_password(identity.password_hash if identity else None, password):
+        return None
+    if not identity.user.is_active:
+        return None
+    if needs_rehash(identity.password_hash):
+        identity.password_hash = hash_password(password)
+    return identity.user
+
+
+class AccountExists(ValueError):
+    pass

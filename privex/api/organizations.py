@@ -1,0 +1,320 @@
+"""Organizations: CRUD, members and invitations, billing, ownership transfer; and accepting an invitation."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from privex.api.pagination import SelectPage
+from privex.auth.tokens import now
+from privex.extensions import db
+from privex.models import Invitation, Organization, OrganizationMember, User, Workspace
+from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS, WORKSPACE_ROLES
+from privex.services import organizations as service
+from privex.services import plans
+from privex.tenancy.context import auth_required, caller, require, require_user
+
+blp = Blueprint("organizations", __name__, url_prefix="/orgs", description="Organizations, members, billing")
+invitations_blp = Blueprint("invitations", __name__, url_prefix="/invitations", description="Invitations")
+
+
+class OrganizationSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    billing_email = fields.Email(allow_none=True)
+    subscription_tier = fields.String(dump_only=True)
+    is_personal = fields.Boolean(dump_only=True)
+    role = fields.String(dump_only=True, metadata={"description": "your role in it"})
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class OrganizationUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+
+
+class MemberSchema(Schema):
+    user_id = fields.UUID()
+    username = fields.String()
+    display_name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    role = fields.String()
+    joined_at = fields.DateTime()
+
+
+class InviteSchema(Schema):
+    email = fields.Email(required=True)
+    role = fields.String(load_default="member", validate=validate.OneOf(ORGANIZATION_ROLES))
+    workspace_id = fields.UUID(load_default=None, metadata={"description": "also add them to this workspace"})
+    workspace_role = fields.String(load_default="viewer", validate=validate.OneOf(WORKSPACE_ROLES))
+
+
+class InvitationSchema(Schema):
+    id = fields.UUID()
+    email = fields.String()
+    role = fields.String()
+    workspace_id = fields.UUID(allow_none=True)
+    workspace_role = fields.String(allow_none=True)
+    expires_at = fields.DateTime()
+    created_at = fields.DateTime()
+    token = fields.String(metadata={"description": "shown once, when the invitation is created"})
+    accept_url = fields.String(metadata={"description": "shown once: where the invitee accepts"})
+
+
+class InviteResultSchema(Schema):
+    status = fields.String(metadata={"description": "`added` (existing user) or `invited` (pending invitation)"})
+    member = fields.Nested(MemberSchema, allow_none=True)
+    invitation = fields.Nested(InvitationSchema, allow_none=True)
+
+
+class RoleSchema(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_ROLES))
+
+
+class BillingSchema(Schema):
+    subscription_tier = fields.String(validate=validate.OneOf(SUBSCRIPTION_TIERS))
+    billing_email = fields.Email(allow_none=True)
+    limits = fields.Dict(dump_only=True)
+    usage = fields.Dict(dump_only=True)
+
+    @validates_schema
+    def not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("send subscription_tier and/or billing_email")
+
+
+class OrganizationTransferSchema(Schema):
+    user_id = fields.UUID(required=True)
+
+
+def organization_or_404(org_id, action: str) -> Organization:
+    organization = db.session.get(Organization, org_id)
+    if organization is None:
+        abort(404, message="Organization not found.")
+    require(action, organization_id=organization.id)
+    return organization
+
+
+def with_role(organization: Organization) -> dict:
+    return {**OrganizationSchema().dump(organization), "role": caller().org_role(organization.id)}
+
+
+def member_view(member: OrganizationMember) -> dict:
+    user = db.session.get(User, member.user_id)
+    return {"user_id": user.id, "username": user.username, "display_name": user.display_name,
+            "email": user.email, "role": member.role, "joined_at": member.created_at}
+
+
+def invitation_view(invitation: Invitation, token: str | None = None) -> dict:
+    view = InvitationSchema().dump(invitation)
+    if token:
+        view["token"] = token
+        view["accept_url"] = request.host_url.rstrip("/") + f"/api/v1/invitations/{token}/accept"
+    return view
+
+
+@blp.route("")
+class Organizations(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, OrganizationSchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self):
+        """List your organizations"""
+        return (sa.select(Organization).join(OrganizationMember)
+                .where(OrganizationMember.user_id == require_user().id).order_by(Organization.created_at))
+
+    @blp.arguments(OrganizationSchema)
+    @blp.response(201, OrganizationSchema)
+    def post(self, payload):
+        """Create an organization (you become its owner; it gets a default workspace)"""
+        organization, _ = service.create_organization(require_user(), payload["name"],
+                                                      billing_email=payload.get("billing_email"))
+        db.session.commit()
+        return with_role(organization)
+
+
+@blp.route("/<uuid:org_id>")
+class OrganizationItem(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, OrganizationSchema)
+    def get(self, org_id):
+        """Get an organization"""
+        return with_role(organization_or_404(org_id, "org.read"))
+
+    @blp.arguments(OrganizationUpdateSchema)
+    @blp.response(200, OrganizationSchema)
+    def patch(self, payload, org_id):
+        """Rename an organization (admins and owners)"""
+        organization = organization_or_404(org_id, "org.update")
+        if "name" in payload:
+            organization.name = payload["name"]
+        db.session.commit()
+        return with_role(organization)
+
+    @blp.response(204)
+    def delete(self, org_id):
+        """Delete an organization with every workspace and resource in it (owners only)"""
+        organization = organization_or_404(org_id, "org.delete")
+        db.session.execute(sa.delete(Organization).where(Organization.id == organization.id))
+        db.session.commit()
+
+
+@blp.route("/<uuid:org_id>/members")
+class Members(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, MemberSchema(many=True))
+    def get(self, org_id):
+        """List an organization's members"""
+        organization = organization_or_404(org_id, "org.members.read")
+        members = db.session.scalars(sa.select(OrganizationMember).where(
+            OrganizationMember.organization_id == organization.id).order_by(OrganizationMember.created_at))
+        return [member_view(member) for member in members]
+
+    @blp.arguments(InviteSchema)
+    @blp.response(201, InviteResultSchema)
+    @blp.alt_response(402, description="The plan's member limit is reached")
+    def post(self, payload, org_id):
+        """Invite someone: an existing user is added at once, anyone else gets a pending invitation"""
+        organization = organization_or_404(org_id, "org.members.invite")
+        if payload["role"] == "owner" and caller().org_role(organization.id) != "owner":
+            abort(403, message="only an owner can invite an owner")
+        workspace = None
+        if payload["workspace_id"]:
+            workspace = db.session.get(Workspace, payload["workspace_id"])
+            if workspace is None or workspace.organization_id != organization.id:
+                abort(422, message="the workspace is not in this organization",
+                      errors={"workspace_id": ["not a workspace of this organization"]})
+        user = service.user_by_email(payload["email"])
+        inviter = require_user()
+        if user is not None:
+            member = service.add_organization_member(organization, user, payload["role"], inviter.id)
+            if workspace is not None:
+                service.add_workspace_member(workspace, user, payload["workspace_role"])
+            db.session.commit()
+            return {"status": "added", "member": member_view(member), "invitation": None}
+        invitation, token = service.invite(organization, payload["email"], payload["role"], inviter.id,
+                                           workspace=workspace, workspace_role=payload["workspace_role"])
+        db.session.commit()
+        return {"status": "invited", "member": None, "invitation": invitation_view(invitation, token)}
+
+
+@blp.route("/<uuid:org_id>/members/<uuid:user_id>")
+class Member(MethodView):
+    decorators = [auth_required]
+
+    @blp.arguments(RoleSchema)
+    @blp.response(200, MemberSchema)
+    def patch(self, payload, org_id, user_id):
+        """Change a member's role (owners alone grant or take away `owner`)"""
+        organization = organization_or_404(org_id, "org.members.update")
+        member = service.organization_member(organization.id, user_id)
+        if member is None:
+            abort(404, message="Member not found.")
+        service.change_organization_role(member, payload["role"], caller().org_role(organization.id))
+        db.session.commit()
+        return member_view(member)
+
+    @blp.response(204)
+    def delete(self, org_id, user_id):
+        """Remove a member, or leave the organization yourself (the last owner cannot)"""
+        me = require_user()
+        action = "org.read" if user_id == me.id else "org.members.remove"  # anyone may leave
+        organization = organization_or_404(org_id, action)
+        member = service.organization_member(organization.id, user_id)
+        if member is None:
+            abort(404, message="Member not found.")
+        service.remove_organization_member(member, caller().org_role(organization.id), me.id)
+        db.session.commit()
+
+
+@blp.route("/<uuid:org_id>/invitations")
+class Invitations(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, InvitationSchema(many=True))
+    def get(self, org_id):
+        """List pending invitations"""
+        organization = organization_or_404(org_id, "org.members.invite")
+        return db.session.scalars(sa.select(Invitation).where(
+            Invitation.organization_id == organization.id, Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None)).order_by(Invitation.created_at)).all()
+
+
+@blp.route("/<uuid:org_id>/invitations/<uuid:invitation_id>")
+class InvitationItem(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(204)
+    def delete(self, org_id, invitation_id):
+        """Revoke a pending invitation"""
+        organization = organization_or_404(org_id, "org.members.invite")
+        invitation = db.session.get(Invitation, invitation_id)
+        if invitation is None or invitation.organization_id != organization.id or invitation.revoked_at:
+            abort(404, message="Invitation not found.")
+        if invitation.accepted_at is not None:
+            abort(409, message="this invitation was already accepted; remove the member instead")
+        invitation.revoked_at = now()
+        db.session.commit()
+
+
+@blp.route("/<uuid:org_id>/billing")
+class Billing(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, BillingSchema)
+    def get(self, org_id):
+        """Plan tier, billing email, the plan's limits and current usage"""
+        return billing_view(organization_or_404(org_id, "org.billing.read"))
+
+    @blp.arguments(BillingSchema)
+    @blp.response(200, BillingSchema)
+    def patch(self, payload, org_id):
+        """Change the billing email (owners); the plan tier is changed by a platform operator"""
+        organization = organization_or_404(org_id, "org.billing.update")
+        if "subscription_tier" in payload and payload["subscription_tier"] != organization.subscription_tier:
+            if not require_user().is_superuser:
+                abort(403, message="plan changes are made by the platform operator")
+            organization.subscription_tier = payload["subscription_tier"]
+        if "billing_email" in payload:
+            organization.billing_email = payload["billing_email"]
+        db.session.commit()
+        return billing_view(organization)
+
+
+def billing_view(organization: Organization) -> dict:
+    return {"subscription_tier": organization.subscription_tier, "billing_email": organization.billing_email,
+            "limits": plans.LIMITS[organization.subscription_tier], "usage": plans.usage(organization.id)}
+
+
+@blp.route("/<uuid:org_id>/transfer")
+class TransferOrganization(MethodView):
+    decorators = [auth_required]
+
+    @blp.arguments(OrganizationTransferSchema)
+    @blp.response(200, MemberSchema(many=True))
+    def post(self, payload, org_id):
+        """Make another member the owner; you stay on as admin"""
+        organization = organization_or_404(org_id, "org.transfer")
+        service.transfer_organization(organization, require_user().id, payload["user_id"])
+        db.session.commit()
+        members = db.session.scalars(sa.select(OrganizationMember).where(
+            OrganizationMember.organization_id == organization.id).order_by(OrganizationMember.created_at))
+        return [member_view(member) for member in members]
+
+
+@invitations_blp.route("/<string:token>/accept")
+class AcceptInvitation(MethodView):
+    decorators = [auth_required]
+
+    @invitations_blp.response(200, OrganizationSchema)
+    def post(self, token):
+        """Accept an invitation sent to your email"""
+        invitation = service.accept_invitation(token, require_user())
+        db.session.commit()
+        return with_role(db.session.get(Organization, invitation.organization_id))

@@ -1,0 +1,300 @@
+"""Workspaces: create and list within an organization, get/update/delete, members, transfer, API keys."""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from privex.api.organizations import organization_or_404
+from privex.api.pagination import SelectPage
+from privex.auth.tokens import now, sha256
+from privex.extensions import db
+from privex.models import APIKey, OrganizationMember, User, Workspace, WorkspaceMember
+from privex.models.tenancy import WORKSPACE_ROLES
+from privex.services import organizations as service
+from privex.tenancy.context import auth_required, caller, require, require_user
+from privex.tenancy.permissions import API_KEY_SCOPES, effective_workspace_role
+
+blp = Blueprint("workspaces", __name__, url_prefix="", description="Workspaces, members and API keys")
+
+
+class WorkspaceSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    organization_id = fields.UUID(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    settings = fields.Dict()
+    is_default = fields.Boolean(dump_only=True)
+    owner_id = fields.UUID(dump_only=True, allow_none=True)
+    role = fields.String(dump_only=True, metadata={"description": "your effective role in it"})
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class WorkspaceUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    settings = fields.Dict()
+
+
+class WorkspaceMemberSchema(Schema):
+    user_id = fields.UUID()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    role = fields.String()
+    joined_at = fields.DateTime()
+
+
+class AddWorkspaceMemberSchema(Schema):
+    user_id = fields.UUID(load_default=None)
+    email = fields.Email(load_default=None)
+    role = fields.String(load_default="viewer", validate=validate.OneOf(WORKSPACE_ROLES))
+
+    @validates_schema
+    def one_of(self, data, **kwargs):
+        if bool(data.get("user_id")) == bool(data.get("email")):
+            raise ValidationError("give either user_id or email", "_schema")
+
+
+class WorkspaceRoleSchema(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(WORKSPACE_ROLES))
+
+
+class WorkspaceTransferSchema(Schema):
+    user_id = fields.UUID(required=True)
+
+
+class APIKeySchema(Schema):
+    id = fields.UUID(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    permissions = fields.List(fields.String(validate=validate.OneOf(sorted(API_KEY_SCOPES))),
+                              load_default=lambda: ["read"], validate=validate.Length(min=1))
+    expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    prefix = fields.String(dump_only=True, metadata={"description": "the key's public beginning, to recognise it"})
+    last_used_at = fields.DateTime(dump_only=True, allow_none=True)
+    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class NewAPIKeySchema(APIKeySchema):
+    key = fields.String(dump_only=True, metadata={"description": "the secret key: shown this once, never again"})
+
+
+def workspace_or_404(ws_id, action: str) -> Workspace:
+    workspace = db.session.get(Workspace, ws_id)
+    if workspace is None:
+        abort(404, message="Workspace not found.")
+    require(action, workspace=workspace)
+    return workspace
+
+
+def with_role(workspace: Workspace) -> dict:
+    who = caller()
+    role = None if who.api_key else effective_workspace_role(who.org_role(workspace.organization_id),
+                                                             who.workspace_role(workspace))
+    return {**WorkspaceSchema().dump(workspace), "role": role}
+
+
+def workspace_member_view(member: WorkspaceMember) -> dict:
+    user = db.session.get(User, member.user_id)
+    return {"user_id": user.id, "username": user.username, "email": user.email, "role": member.role,
+            "joined_at": member.created_at}
+
+
+@blp.route("/orgs/<uuid:org_id>/workspaces")
+class OrganizationWorkspaces(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, WorkspaceSchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self, org_id):
+        """List the organization's workspaces you can open"""
+        organization = organization_or_404(org_id, "org.read")
+        query = sa.select(Workspace).where(Workspace.organization_id == organization.id)
+        if caller().org_role(organization.id) not in ("owner", "admin"):
+            query = query.join(WorkspaceMember).where(WorkspaceMember.user_id == require_user().id)
+        return query.order_by(Workspace.created_at)
+
+    @blp.arguments(WorkspaceSchema)
+    @blp.response(201, WorkspaceSchema)
+    @blp.alt_response(402, description="The plan's workspace limit is reached")
+    def post(self, payload, org_id):
+        """Create a workspace (organization admins and owners)"""
+        organization = organization_or_404(org_id, "workspace.create")
+        workspace = service.add_workspace(organization, require_user(), payload["name"],
+                                          description=payload.get("description"))
+        workspace.settings = payload.get("settings") or {}
+        db.session.commit()
+        return with_role(workspace)
+
+
+@blp.route("/workspaces/<uuid:ws_id>")
+class WorkspaceItem(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, WorkspaceSchema)
+    def get(self, ws_id):
+        """Get a workspace"""
+        return with_role(workspace_or_404(ws_id, "workspace.read"))
+
+    @blp.arguments(WorkspaceUpdateSchema)
+    @blp.response(200, WorkspaceSchema)
+    def patch(self, payload, ws_id):
+        """Rename or describe a workspace, or change its settings (workspace admins)"""
+        workspace = workspace_or_404(ws_id, "workspace.update")
+        if "name" in payload and payload["name"] != workspace.name:
+            if db.session.scalar(sa.select(Workspace.id).where(Workspace.organization_id == workspace.organization_id,
+                                                               Workspace.name == payload["name"])):
+                abort(409, message=f"a workspace named {payload['name']!r} already exists in this organization")
+        for key, value in payload.items():
+            setattr(workspace, key, value)
+        db.session.commit()
+        return with_role(workspace)
+
+    @blp.response(204)
+    def delete(self, ws_id):
+        """Delete a workspace and every resource in it (not the organization's last workspace)"""
+        workspace = workspace_or_404(ws_id, "workspace.delete")
+        remaining = db.session.scalar(sa.select(sa.func.count()).select_from(Workspace).where(
+            Workspace.organization_id == workspace.organization_id))
+        if remaining == 1:
+            abort(409, message="an organization keeps at least one workspace; delete the organization instead")
+        db.session.execute(sa.delete(Workspace).where(Workspace.id == workspace.id))
+        db.session.commit()
+
+
+@blp.route("/workspaces/<uuid:ws_id>/members")
+class WorkspaceMembers(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, WorkspaceMemberSchema(many=True))
+    def get(self, ws_id):
+        """List a workspace's members"""
+        workspace = workspace_or_404(ws_id, "workspace.members.read")
+        members = db.session.scalars(sa.select(WorkspaceMember).where(
+            WorkspaceMember.workspace_id == workspace.id).order_by(WorkspaceMember.created_at))
+        return [workspace_member_view(member) for member in members]
+
+    @blp.arguments(AddWorkspaceMemberSchema)
+    @blp.response(201, WorkspaceMemberSchema)
+    def post(self, payload, ws_id):
+        """Add a member of the organization to the workspace (invite others to the organization first)"""
+        workspace = workspace_or_404(ws_id, "workspace.members.invite")
+        user = db.session.get(User, payload["user_id"]) if payload["user_id"] else \
+            service.user_by_email(payload["email"])
+        if user is None or service.organization_member(workspace.organization_id, user.id) is None:
+            abort(422, message="add members of the organization only: invite this person to the organization "
+                               "first (POST /orgs/{org_id}/members with workspace_id)",
+                  errors={"user_id" if payload["user_id"] else "email": ["not a member of the organization"]})
+        member = service.add_workspace_member(workspace, user, payload["role"])
+        db.session.commit()
+        return workspace_member_view(member)
+
+
+@blp.route("/workspaces/<uuid:ws_id>/members/<uuid:user_id>")
+class WorkspaceMemberItem(MethodView):
+    decorators = [auth_required]
+
+    @blp.arguments(WorkspaceRoleSchema)
+    @blp.response(200, WorkspaceMemberSchema)
+    def patch(self, payload, ws_id, user_id):
+        """Change a member's workspace role"""
+        workspace = workspace_or_404(ws_id, "workspace.members.update")
+        member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
+        if member.role == "admin" and payload["role"] != "admin" and _admin_count(workspace) == 1 and \
+                not _has_org_admin(workspace):
+            abort(409, message="this is the workspace's last admin: make someone else admin first")
+        member.role = payload["role"]
+        db.session.commit()
+        return workspace_member_view(member)
+
+    @blp.response(204)
+    def delete(self, ws_id, user_id):
+        """Remove a member from the workspace, or leave it yourself"""
+        me = require_user()
+        workspace = workspace_or_404(ws_id, "workspace.read" if user_id == me.id else "workspace.members.remove")
+        member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
+        db.session.delete(member)
+        db.session.commit()
+
+
+def _admin_count(workspace: Workspace) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(WorkspaceMember).where(
+        WorkspaceMember.workspace_id == workspace.id, WorkspaceMember.role == "admin"))
+
+
+def _has_org_admin(workspace: Workspace) -> bool:
+    # Organization owners and admins administer every workspace, so it is never left without one.
+    return db.session.scalar(sa.select(OrganizationMember.id).where(
+        OrganizationMember.organization_id == workspace.organization_id,
+        OrganizationMember.role.in_(("owner", "admin"))).limit(1)) is not None
+
+
+@blp.route("/workspaces/<uuid:ws_id>/transfer")
+class TransferWorkspace(MethodView):
+    decorators = [auth_required]
+
+    @blp.arguments(WorkspaceTransferSchema)
+    @blp.response(200, WorkspaceSchema)
+    def post(self, payload, ws_id):
+        """Hand the workspace to another member of the organization: they become its owner and an admin"""
+        workspace = workspace_or_404(ws_id, "workspace.transfer")
+        if service.organization_member(workspace.organization_id, payload["user_id"]) is None:
+            abort(422, message="the new owner must be a member of the organization",
+                  errors={"user_id": ["not a member of this organization"]})
+        member = service.workspace_member(workspace.id, payload["user_id"])
+        if member is None:
+            db.session.add(WorkspaceMember(workspace_id=workspace.id, user_id=payload["user_id"], role="admin"))
+        else:
+            member.role = "admin"
+        workspace.owner_id = payload["user_id"]
+        db.session.commit()
+        return with_role(workspace)
+
+
+@blp.route("/workspaces/<uuid:ws_id>/api-keys")
+class APIKeys(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(200, APIKeySchema(many=True))
+    def get(self, ws_id):
+        """List the workspace's API keys (their prefixes; secrets are never shown again)"""
+        workspace = workspace_or_404(ws_id, "api_keys.read")
+        return db.session.scalars(sa.select(APIKey).where(APIKey.workspace_id == workspace.id)
+                                  .order_by(APIKey.created_at)).all()
+
+    @blp.arguments(APIKeySchema)
+    @blp.response(201, NewAPIKeySchema)
+    def post(self, payload, ws_id):
+        """Create an API key; the response is the only time its secret is shown"""
+        workspace = workspace_or_404(ws_id, "api_keys.create")
+        if payload["expires_at"] is not None and payload["expires_at"] <= now():
+            abort(422, message="expires_at is in the past", errors={"expires_at": ["must be in the future"]})
+        prefix = "pk_" + secrets.token_hex(5)
+        key = f"{prefix}.{secrets.token_urlsafe(32)}"
+        row = APIKey(workspace_id=workspace.id, name=payload["name"], prefix=prefix, key_hash=sha256(key),
+                     permissions=sorted(set(payload["permissions"])), expires_at=payload["expires_at"],
+                     created_by_id=require_user().id)
+        db.session.add(row)
+        db.session.commit()
+        return {**APIKeySchema().dump(row), "key": key}
+
+
+@blp.route("/workspaces/<uuid:ws_id>/api-keys/<uuid:key_id>")
+class APIKeyItem(MethodView):
+    decorators = [auth_required]
+
+    @blp.response(204)
+    def delete(self, ws_id, key_id):
+        """Revoke an API key: it stops working at once"""
+        workspace = workspace_or_404(ws_id, "api_keys.revoke")
+        row = db.session.get(APIKey, key_id)
+        if row is None or row.workspace_id != workspace.id:
+            abort(404, message="API key not found.")
+        if row.revoked_at is None:
+            row.revoked_at = now()
+        db.session.commit()

@@ -1,0 +1,174 @@
+"""Who is calling, in which organization and workspace, and whether they may act.
+
+Every API view that is not public reads ``caller()``; tenant resources are read only through ``scoped()``, which
+filters on the caller's workspace, so another tenant's row is simply not found (404, never 403).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import uuid
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import g, request
+from flask_smorest import abort
+
+from privex.auth.tokens import TokenError, decode_access_token, now, sha256
+from privex.extensions import db
+from privex.models import APIKey, OrganizationMember, User, Workspace, WorkspaceMember
+from privex.tenancy.permissions import API_KEY_SCOPES, PERMISSIONS, allows
+
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="privex"'}
+
+
+@dataclass
+class Caller:
+    user: User | None
+    organization_id: uuid.UUID | None
+    workspace_id: uuid.UUID | None
+    session_id: uuid.UUID | None = None
+    api_key: APIKey | None = None
+    _org_roles: dict = field(default_factory=dict)
+    _workspace_roles: dict = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        return self.user.id if self.user else None
+
+    def org_role(self, organization_id: uuid.UUID) -> str | None:
+        """The caller's current role in an organization (read from the database once per request)."""
+        if self.user is None:
+            return None
+        if organization_id not in self._org_roles:
+            self._org_roles[organization_id] = db.session.scalar(
+                sa.select(OrganizationMember.role).where(OrganizationMember.organization_id == organization_id,
+                                                         OrganizationMember.user_id == self.user.id))
+        return self._org_roles[organization_id]
+
+    def workspace_role(self, workspace: Workspace) -> str | None:
+        if self.api_key is not None:
+            return None
+        if workspace.id not in self._workspace_roles:
+            self._workspace_roles[workspace.id] = db.session.scalar(
+                sa.select(WorkspaceMember.role).where(WorkspaceMember.workspace_id == workspace.id,
+                                                      WorkspaceMember.user_id == self.user.id))
+        return self._workspace_roles[workspace.id]
+
+    def may(self, action: str, *, organization_id: uuid.UUID | None = None,
+            workspace: Workspace | None = None) -> bool:
+        if self.api_key is not None:
+            granted = set().union(*(API_KEY_SCOPES.get(scope, set()) for scope in self.api_key.permissions))
+            return action in granted and workspace is not None and workspace.id == self.api_key.workspace_id
+        if workspace is not None:
+            organization_id = workspace.organization_id
+        return allows(action, self.org_role(organization_id),
+                      self.workspace_role(workspace) if workspace is not None else None)
+
+    def sees(self, *, organization_id: uuid.UUID | None = None, workspace: Workspace | None = None) -> bool:
+        """Whether the thing exists as far as this caller is concerned (else it answers 404)."""
+        if self.api_key is not None:
+            if workspace is not None:
+                return workspace.id == self.api_key.workspace_id
+            return organization_id == self.organization_id
+        if workspace is not None:
+            role = self.org_role(workspace.organization_id)
+            return role in ("owner", "admin") or (role is not None and self.workspace_role(workspace) is not None)
+        return self.org_role(organization_id) is not None
+
+
+def authenticate() -> Caller:
+    """Read the caller from ``Authorization: Bearer <JWT or API key>`` or ``X-API-Key``; 401 when absent or bad."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.partition(" ")
+    api_key = request.headers.get("X-API-Key")
+    if scheme.lower() == "bearer" and credential.startswith("pk_"):
+        api_key = credential
+    if api_key:
+        return _api_key_caller(api_key.strip())
+    if scheme.lower() != "bearer" or not credential.strip():
+        abort(401, message="Sign in first: send `Authorization: Bearer <access token>` or an API key.",
+              headers=UNAUTHORIZED_HEADERS)
+    try:
+        claims = decode_access_token(credential.strip())
+    except TokenError as error:
+        abort(401, message=str(error), headers=UNAUTHORIZED_HEADERS)
+    user = db.session.get(User, claims.user_id)
+    if user is None or not user.is_active:
+        abort(401, message="this account no longer exists or is disabled", headers=UNAUTHORIZED_HEADERS)
+    return Caller(user=user, organization_id=claims.organization_id, workspace_id=claims.workspace_id,
+                  session_id=claims.session_id)
+
+
+def _api_key_caller(key: str) -> Caller:
+    prefix = key.split(".", 1)[0]
+    row = db.session.scalar(sa.select(APIKey).where(APIKey.prefix == prefix))
+    if row is None or not hmac.compare_digest(row.key_hash, sha256(key)):
+        abort(401, message="the API key is invalid", headers=UNAUTHORIZED_HEADERS)
+    if row.revoked_at is not None:
+        abort(401, message="the API key has been revoked", headers=UNAUTHORIZED_HEADERS)
+    if row.expires_at is not None and row.expires_at <= now():
+        abort(401, message="the API key has expired", headers=UNAUTHORIZED_HEADERS)
+    row.last_used_at = now()
+    workspace = db.session.get(Workspace, row.workspace_id)
+    return Caller(user=None, organization_id=workspace.organization_id, workspace_id=workspace.id, api_key=row)
+
+
+def caller() -> Caller:
+    if "caller" not in g:
+        g.caller = authenticate()
+    return g.caller
+
+
+def auth_required(view):
+    """Authenticate before the view runs (401 otherwise)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        caller()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def require(action: str, *, organization_id: uuid.UUID | None = None, workspace: Workspace | None = None) -> None:
+    """404 when the caller cannot see the organization or workspace, 403 when they see it but may not act."""
+    assert action in PERMISSIONS, action
+    who = caller()
+    if not who.sees(organization_id=organization_id, workspace=workspace):
+        abort(404, message="Not found.")
+    if not who.may(action, organization_id=organization_id, workspace=workspace):
+        if who.api_key is not None:
+            abort(403, message=f"this API key may not {action.replace('.', ' ')}")
+        abort(403, message=f"your role does not allow {action.replace('.', ' ')}")
+
+
+def require_user() -> User:
+    """For actions only a signed-in person may take (not an API key)."""
+    who = caller()
+    if who.user is None:
+        abort(403, message="this action needs a signed-in user, not an API key")
+    return who.user
+
+
+def current_workspace(action: str = "resources.read") -> Workspace:
+    """The workspace of the caller's context, after checking ``action`` there."""
+    who = caller()
+    workspace = db.session.get(Workspace, who.workspace_id) if who.workspace_id else None
+    if workspace is None:
+        abort(409, message="no workspace selected: call POST /api/v1/auth/switch-context first")
+    require(action, workspace=workspace)
+    return workspace
+
+
+def scoped(model):
+    """``select(model)`` limited to the caller's workspace: the only way API code reads tenant resources."""
+    return sa.select(model).where(model.workspace_id == current_workspace().id)
+
+
+def get_scoped_or_404(model, resource_id: uuid.UUID):
+    row = db.session.scalar(scoped(model).where(model.id == resource_id))
+    if row is None:
+        abort(404, message=f"{model.__name__} not found")
+    return row
