@@ -11,6 +11,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
+from privex.api.serialize import fields_of
 from privex.auth.passwords import hash_password, verify_password
 from privex.auth.tokens import (TokenError, issue_access_token, issue_refresh_token, now, revoke_other_sessions,
                                 revoke_sessions, rotate_refresh_token, start_session)
@@ -18,7 +19,7 @@ from privex.extensions import db, limiter
 from privex.models import AuthSession, Organization, OrganizationMember, User, Workspace, WorkspaceMember
 from privex.services import accounts
 from privex.services.organizations import default_context, first_workspace
-from privex.tenancy.context import UNAUTHORIZED_HEADERS, auth_required, caller, require_user
+from privex.tenancy.context import UNAUTHORIZED_HEADERS, auth_required, caller, public, require_user
 from privex.tenancy.permissions import effective_workspace_role
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign-in, tokens and context")
@@ -141,6 +142,7 @@ def token_response(user: User, provider: str) -> dict:
 
 
 @blp.route("/email/signup")
+@public
 class EmailSignup(MethodView):
     decorators = [auth_rate_limit()]
 
@@ -161,6 +163,7 @@ class EmailSignup(MethodView):
 
 
 @blp.route("/email/login")
+@public
 class EmailLogin(MethodView):
     decorators = [auth_rate_limit()]
 
@@ -200,6 +203,7 @@ class ChangePassword(MethodView):
 
 
 @blp.route("/refresh")
+@public
 class Refresh(MethodView):
     decorators = [auth_rate_limit()]
 
@@ -253,7 +257,7 @@ class Me(MethodView):
                                   "is_personal": organization.is_personal,
                                   "workspaces": [ws for ws in visible if ws["role"]]})
         session = db.session.get(AuthSession, caller().session_id)
-        return {**UserSchema().dump(user), "organizations": organizations, "context": context_of(session)}
+        return fields_of(user, UserSchema, organizations=organizations, context=context_of(session))
 
 
 @blp.route("/switch-context")

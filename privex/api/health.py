@@ -11,6 +11,7 @@ from marshmallow import Schema, fields
 
 from privex.extensions import db, get_redis, limiter
 from privex.tasks.heartbeat import live_workers
+from privex.tenancy.context import public
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Service health")
 
@@ -57,6 +58,7 @@ def _worker():
 
 
 @blp.route("")
+@public
 class Health(MethodView):
     decorators = [limiter.exempt]
 

@@ -9,13 +9,14 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from privex.api.pagination import SelectPage
+from privex.api.serialize import fields_of
 from privex.auth.tokens import now
 from privex.extensions import db
 from privex.models import Invitation, Organization, OrganizationMember, User, Workspace
 from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS, WORKSPACE_ROLES
 from privex.services import organizations as service
 from privex.services import plans
-from privex.tenancy.context import auth_required, caller, require, require_user
+from privex.tenancy.context import TenantView, auth_required, caller, require_user
 
 blp = Blueprint("organizations", __name__, url_prefix="/orgs", description="Organizations, members, billing")
 invitations_blp = Blueprint("invitations", __name__, url_prefix="/invitations", description="Invitations")
@@ -90,16 +91,8 @@ class OrganizationTransferSchema(Schema):
     user_id = fields.UUID(required=True)
 
 
-def organization_or_404(org_id, action: str) -> Organization:
-    organization = db.session.get(Organization, org_id)
-    if organization is None:
-        abort(404, message="Organization not found.")
-    require(action, organization_id=organization.id)
-    return organization
-
-
 def with_role(organization: Organization) -> dict:
-    return {**OrganizationSchema().dump(organization), "role": caller().org_role(organization.id)}
+    return fields_of(organization, OrganizationSchema, role=caller().org_role(organization.id))
 
 
 def member_view(member: OrganizationMember) -> dict:
@@ -109,7 +102,7 @@ def member_view(member: OrganizationMember) -> dict:
 
 
 def invitation_view(invitation: Invitation, token: str | None = None) -> dict:
-    view = InvitationSchema().dump(invitation)
+    view = fields_of(invitation, InvitationSchema)
     if token:
         view["token"] = token
         view["accept_url"] = request.host_url.rstrip("/") + f"/api/v1/invitations/{token}/accept"
@@ -138,19 +131,19 @@ class Organizations(MethodView):
 
 
 @blp.route("/<uuid:org_id>")
-class OrganizationItem(MethodView):
-    decorators = [auth_required]
+class OrganizationItem(TenantView):
+    permissions = {"get": "org.read", "patch": "org.update", "delete": "org.delete"}
 
     @blp.response(200, OrganizationSchema)
     def get(self, org_id):
         """Get an organization"""
-        return with_role(organization_or_404(org_id, "org.read"))
+        return with_role(self.organization)
 
     @blp.arguments(OrganizationUpdateSchema)
     @blp.response(200, OrganizationSchema)
     def patch(self, payload, org_id):
         """Rename an organization (admins and owners)"""
-        organization = organization_or_404(org_id, "org.update")
+        organization = self.organization
         if "name" in payload:
             organization.name = payload["name"]
         db.session.commit()
@@ -159,19 +152,18 @@ class OrganizationItem(MethodView):
     @blp.response(204)
     def delete(self, org_id):
         """Delete an organization with every workspace and resource in it (owners only)"""
-        organization = organization_or_404(org_id, "org.delete")
-        db.session.execute(sa.delete(Organization).where(Organization.id == organization.id))
+        db.session.execute(sa.delete(Organization).where(Organization.id == self.organization.id))
         db.session.commit()
 
 
 @blp.route("/<uuid:org_id>/members")
-class Members(MethodView):
-    decorators = [auth_required]
+class Members(TenantView):
+    permissions = {"get": "org.members.read", "post": "org.members.invite"}
 
     @blp.response(200, MemberSchema(many=True))
     def get(self, org_id):
         """List an organization's members"""
-        organization = organization_or_404(org_id, "org.members.read")
+        organization = self.organization
         members = db.session.scalars(sa.select(OrganizationMember).where(
             OrganizationMember.organization_id == organization.id).order_by(OrganizationMember.created_at))
         return [member_view(member) for member in members]
@@ -181,7 +173,7 @@ class Members(MethodView):
     @blp.alt_response(402, description="The plan's member limit is reached")
     def post(self, payload, org_id):
         """Invite someone: an existing user is added at once, anyone else gets a pending invitation"""
-        organization = organization_or_404(org_id, "org.members.invite")
+        organization = self.organization
         if payload["role"] == "owner" and caller().org_role(organization.id) != "owner":
             abort(403, message="only an owner can invite an owner")
         workspace = None
@@ -205,14 +197,18 @@ class Members(MethodView):
 
 
 @blp.route("/<uuid:org_id>/members/<uuid:user_id>")
-class Member(MethodView):
-    decorators = [auth_required]
+class Member(TenantView):
+    permissions = {
+        "patch": "org.members.update",
+        # Anyone may leave; removing someone else takes an admin.
+        "delete": lambda url: "org.read" if url["user_id"] == caller().user_id else "org.members.remove",
+    }
 
     @blp.arguments(RoleSchema)
     @blp.response(200, MemberSchema)
     def patch(self, payload, org_id, user_id):
         """Change a member's role (owners alone grant or take away `owner`)"""
-        organization = organization_or_404(org_id, "org.members.update")
+        organization = self.organization
         member = service.organization_member(organization.id, user_id)
         if member is None:
             abort(404, message="Member not found.")
@@ -224,8 +220,7 @@ class Member(MethodView):
     def delete(self, org_id, user_id):
         """Remove a member, or leave the organization yourself (the last owner cannot)"""
         me = require_user()
-        action = "org.read" if user_id == me.id else "org.members.remove"  # anyone may leave
-        organization = organization_or_404(org_id, action)
+        organization = self.organization
         member = service.organization_member(organization.id, user_id)
         if member is None:
             abort(404, message="Member not found.")
@@ -234,26 +229,26 @@ class Member(MethodView):
 
 
 @blp.route("/<uuid:org_id>/invitations")
-class Invitations(MethodView):
-    decorators = [auth_required]
+class Invitations(TenantView):
+    permissions = {"get": "org.members.invite"}
 
     @blp.response(200, InvitationSchema(many=True))
     def get(self, org_id):
         """List pending invitations"""
-        organization = organization_or_404(org_id, "org.members.invite")
+        organization = self.organization
         return db.session.scalars(sa.select(Invitation).where(
             Invitation.organization_id == organization.id, Invitation.accepted_at.is_(None),
             Invitation.revoked_at.is_(None)).order_by(Invitation.created_at)).all()
 
 
 @blp.route("/<uuid:org_id>/invitations/<uuid:invitation_id>")
-class InvitationItem(MethodView):
-    decorators = [auth_required]
+class InvitationItem(TenantView):
+    permissions = {"delete": "org.members.invite"}
 
     @blp.response(204)
     def delete(self, org_id, invitation_id):
         """Revoke a pending invitation"""
-        organization = organization_or_404(org_id, "org.members.invite")
+        organization = self.organization
         invitation = db.session.get(Invitation, invitation_id)
         if invitation is None or invitation.organization_id != organization.id or invitation.revoked_at:
             abort(404, message="Invitation not found.")
@@ -264,19 +259,19 @@ class InvitationItem(MethodView):
 
 
 @blp.route("/<uuid:org_id>/billing")
-class Billing(MethodView):
-    decorators = [auth_required]
+class Billing(TenantView):
+    permissions = {"get": "org.billing.read", "patch": "org.billing.update"}
 
     @blp.response(200, BillingSchema)
     def get(self, org_id):
         """Plan tier, billing email, the plan's limits and current usage"""
-        return billing_view(organization_or_404(org_id, "org.billing.read"))
+        return billing_view(self.organization)
 
     @blp.arguments(BillingSchema)
     @blp.response(200, BillingSchema)
     def patch(self, payload, org_id):
         """Change the billing email (owners); the plan tier is changed by a platform operator"""
-        organization = organization_or_404(org_id, "org.billing.update")
+        organization = self.organization
         if "subscription_tier" in payload and payload["subscription_tier"] != organization.subscription_tier:
             if not require_user().is_superuser:
                 abort(403, message="plan changes are made by the platform operator")
@@ -293,14 +288,14 @@ def billing_view(organization: Organization) -> dict:
 
 
 @blp.route("/<uuid:org_id>/transfer")
-class TransferOrganization(MethodView):
-    decorators = [auth_required]
+class TransferOrganization(TenantView):
+    permissions = {"post": "org.transfer"}
 
     @blp.arguments(OrganizationTransferSchema)
     @blp.response(200, MemberSchema(many=True))
     def post(self, payload, org_id):
         """Make another member the owner; you stay on as admin"""
-        organization = organization_or_404(org_id, "org.transfer")
+        organization = self.organization
         service.transfer_organization(organization, require_user().id, payload["user_id"])
         db.session.commit()
         members = db.session.scalars(sa.select(OrganizationMember).where(

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from privex.extensions import state
+from privex.tenancy.context import public
 
 blp = Blueprint("plugins", __name__, url_prefix="/plugins", description="Installed plugins")
 
@@ -21,6 +22,7 @@ class PluginSchema(Schema):
 
 
 @blp.route("")
+@public
 class PluginList(MethodView):
     @blp.response(200, PluginSchema(many=True))
     def get(self):

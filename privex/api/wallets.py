@@ -24,7 +24,7 @@ from privex.auth.tokens import now
 from privex.extensions import db, get_redis
 from privex.models import AuthIdentity
 from privex.services import accounts
-from privex.tenancy.context import UNAUTHORIZED_HEADERS, auth_required, require_user
+from privex.tenancy.context import UNAUTHORIZED_HEADERS, auth_required, public, require_user
 
 blp = Blueprint("wallets", __name__, url_prefix="/auth", description="Wallet sign-in (EVM, Solana, Cosmos)")
 
@@ -141,6 +141,7 @@ def find_identity(provider: str, address: str) -> AuthIdentity | None:
 
 
 @blp.route("/<any(evm,solana,cosmos):provider>/challenge")
+@public
 class WalletChallenge(MethodView):
     decorators = [auth_rate_limit()]
 
@@ -152,6 +153,7 @@ class WalletChallenge(MethodView):
 
 
 @blp.route("/<any(evm,solana,cosmos):provider>/verify")
+@public
 class WalletVerify(MethodView):
     decorators = [auth_rate_limit()]
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import secrets
 
 import sqlalchemy as sa
-from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from privex.api.organizations import organization_or_404
 from privex.api.pagination import SelectPage
+from privex.api.serialize import fields_of
 from privex.auth.tokens import now, sha256
 from privex.extensions import db
 from privex.models import APIKey, OrganizationMember, User, Workspace, WorkspaceMember
 from privex.models.tenancy import WORKSPACE_ROLES
 from privex.services import organizations as service
-from privex.tenancy.context import auth_required, caller, require, require_user
+from privex.tenancy.context import TenantView, caller, require_user
 from privex.tenancy.permissions import API_KEY_SCOPES, effective_workspace_role
 
 blp = Blueprint("workspaces", __name__, url_prefix="", description="Workspaces, members and API keys")
@@ -84,19 +83,11 @@ class NewAPIKeySchema(APIKeySchema):
     key = fields.String(dump_only=True, metadata={"description": "the secret key: shown this once, never again"})
 
 
-def workspace_or_404(ws_id, action: str) -> Workspace:
-    workspace = db.session.get(Workspace, ws_id)
-    if workspace is None:
-        abort(404, message="Workspace not found.")
-    require(action, workspace=workspace)
-    return workspace
-
-
 def with_role(workspace: Workspace) -> dict:
     who = caller()
     role = None if who.api_key else effective_workspace_role(who.org_role(workspace.organization_id),
                                                              who.workspace_role(workspace))
-    return {**WorkspaceSchema().dump(workspace), "role": role}
+    return fields_of(workspace, WorkspaceSchema, role=role)
 
 
 def workspace_member_view(member: WorkspaceMember) -> dict:
@@ -106,14 +97,14 @@ def workspace_member_view(member: WorkspaceMember) -> dict:
 
 
 @blp.route("/orgs/<uuid:org_id>/workspaces")
-class OrganizationWorkspaces(MethodView):
-    decorators = [auth_required]
+class OrganizationWorkspaces(TenantView):
+    permissions = {"get": "org.read", "post": "workspace.create"}
 
     @blp.response(200, WorkspaceSchema(many=True))
     @blp.paginate(SelectPage)
     def get(self, org_id):
         """List the organization's workspaces you can open"""
-        organization = organization_or_404(org_id, "org.read")
+        organization = self.organization
         query = sa.select(Workspace).where(Workspace.organization_id == organization.id)
         if caller().org_role(organization.id) not in ("owner", "admin"):
             query = query.join(WorkspaceMember).where(WorkspaceMember.user_id == require_user().id)
@@ -124,8 +115,7 @@ class OrganizationWorkspaces(MethodView):
     @blp.alt_response(402, description="The plan's workspace limit is reached")
     def post(self, payload, org_id):
         """Create a workspace (organization admins and owners)"""
-        organization = organization_or_404(org_id, "workspace.create")
-        workspace = service.add_workspace(organization, require_user(), payload["name"],
+        workspace = service.add_workspace(self.organization, require_user(), payload["name"],
                                           description=payload.get("description"))
         workspace.settings = payload.get("settings") or {}
         db.session.commit()
@@ -133,19 +123,19 @@ class OrganizationWorkspaces(MethodView):
 
 
 @blp.route("/workspaces/<uuid:ws_id>")
-class WorkspaceItem(MethodView):
-    decorators = [auth_required]
+class WorkspaceItem(TenantView):
+    permissions = {"get": "workspace.read", "patch": "workspace.update", "delete": "workspace.delete"}
 
     @blp.response(200, WorkspaceSchema)
     def get(self, ws_id):
         """Get a workspace"""
-        return with_role(workspace_or_404(ws_id, "workspace.read"))
+        return with_role(self.workspace)
 
     @blp.arguments(WorkspaceUpdateSchema)
     @blp.response(200, WorkspaceSchema)
     def patch(self, payload, ws_id):
         """Rename or describe a workspace, or change its settings (workspace admins)"""
-        workspace = workspace_or_404(ws_id, "workspace.update")
+        workspace = self.workspace
         if "name" in payload and payload["name"] != workspace.name:
             if db.session.scalar(sa.select(Workspace.id).where(Workspace.organization_id == workspace.organization_id,
                                                                Workspace.name == payload["name"])):
@@ -158,7 +148,7 @@ class WorkspaceItem(MethodView):
     @blp.response(204)
     def delete(self, ws_id):
         """Delete a workspace and every resource in it (not the organization's last workspace)"""
-        workspace = workspace_or_404(ws_id, "workspace.delete")
+        workspace = self.workspace
         remaining = db.session.scalar(sa.select(sa.func.count()).select_from(Workspace).where(
             Workspace.organization_id == workspace.organization_id))
         if remaining == 1:
@@ -168,13 +158,13 @@ class WorkspaceItem(MethodView):
 
 
 @blp.route("/workspaces/<uuid:ws_id>/members")
-class WorkspaceMembers(MethodView):
-    decorators = [auth_required]
+class WorkspaceMembers(TenantView):
+    permissions = {"get": "workspace.members.read", "post": "workspace.members.invite"}
 
     @blp.response(200, WorkspaceMemberSchema(many=True))
     def get(self, ws_id):
         """List a workspace's members"""
-        workspace = workspace_or_404(ws_id, "workspace.members.read")
+        workspace = self.workspace
         members = db.session.scalars(sa.select(WorkspaceMember).where(
             WorkspaceMember.workspace_id == workspace.id).order_by(WorkspaceMember.created_at))
         return [workspace_member_view(member) for member in members]
@@ -183,7 +173,7 @@ class WorkspaceMembers(MethodView):
     @blp.response(201, WorkspaceMemberSchema)
     def post(self, payload, ws_id):
         """Add a member of the organization to the workspace (invite others to the organization first)"""
-        workspace = workspace_or_404(ws_id, "workspace.members.invite")
+        workspace = self.workspace
         user = db.session.get(User, payload["user_id"]) if payload["user_id"] else \
             service.user_by_email(payload["email"])
         if user is None or service.organization_member(workspace.organization_id, user.id) is None:
@@ -196,14 +186,18 @@ class WorkspaceMembers(MethodView):
 
 
 @blp.route("/workspaces/<uuid:ws_id>/members/<uuid:user_id>")
-class WorkspaceMemberItem(MethodView):
-    decorators = [auth_required]
+class WorkspaceMemberItem(TenantView):
+    permissions = {
+        "patch": "workspace.members.update",
+        "delete": lambda url: ("workspace.read" if url["user_id"] == caller().user_id
+                               else "workspace.members.remove"),
+    }
 
     @blp.arguments(WorkspaceRoleSchema)
     @blp.response(200, WorkspaceMemberSchema)
     def patch(self, payload, ws_id, user_id):
         """Change a member's workspace role"""
-        workspace = workspace_or_404(ws_id, "workspace.members.update")
+        workspace = self.workspace
         member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
         if member.role == "admin" and payload["role"] != "admin" and _admin_count(workspace) == 1 and \
                 not _has_org_admin(workspace):
@@ -215,8 +209,7 @@ class WorkspaceMemberItem(MethodView):
     @blp.response(204)
     def delete(self, ws_id, user_id):
         """Remove a member from the workspace, or leave it yourself"""
-        me = require_user()
-        workspace = workspace_or_404(ws_id, "workspace.read" if user_id == me.id else "workspace.members.remove")
+        workspace = self.workspace
         member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
         db.session.delete(member)
         db.session.commit()
@@ -235,14 +228,14 @@ def _has_org_admin(workspace: Workspace) -> bool:
 
 
 @blp.route("/workspaces/<uuid:ws_id>/transfer")
-class TransferWorkspace(MethodView):
-    decorators = [auth_required]
+class TransferWorkspace(TenantView):
+    permissions = {"post": "workspace.transfer"}
 
     @blp.arguments(WorkspaceTransferSchema)
     @blp.response(200, WorkspaceSchema)
     def post(self, payload, ws_id):
         """Hand the workspace to another member of the organization: they become its owner and an admin"""
-        workspace = workspace_or_404(ws_id, "workspace.transfer")
+        workspace = self.workspace
         if service.organization_member(workspace.organization_id, payload["user_id"]) is None:
             abort(422, message="the new owner must be a member of the organization",
                   errors={"user_id": ["not a member of this organization"]})
@@ -257,13 +250,13 @@ class TransferWorkspace(MethodView):
 
 
 @blp.route("/workspaces/<uuid:ws_id>/api-keys")
-class APIKeys(MethodView):
-    decorators = [auth_required]
+class APIKeys(TenantView):
+    permissions = {"get": "api_keys.read", "post": "api_keys.create"}
 
     @blp.response(200, APIKeySchema(many=True))
     def get(self, ws_id):
         """List the workspace's API keys (their prefixes; secrets are never shown again)"""
-        workspace = workspace_or_404(ws_id, "api_keys.read")
+        workspace = self.workspace
         return db.session.scalars(sa.select(APIKey).where(APIKey.workspace_id == workspace.id)
                                   .order_by(APIKey.created_at)).all()
 
@@ -271,7 +264,7 @@ class APIKeys(MethodView):
     @blp.response(201, NewAPIKeySchema)
     def post(self, payload, ws_id):
         """Create an API key; the response is the only time its secret is shown"""
-        workspace = workspace_or_404(ws_id, "api_keys.create")
+        workspace = self.workspace
         if payload["expires_at"] is not None and payload["expires_at"] <= now():
             abort(422, message="expires_at is in the past", errors={"expires_at": ["must be in the future"]})
         prefix = "pk_" + secrets.token_hex(5)
@@ -281,17 +274,17 @@ class APIKeys(MethodView):
                      created_by_id=require_user().id)
         db.session.add(row)
         db.session.commit()
-        return {**APIKeySchema().dump(row), "key": key}
+        return fields_of(row, APIKeySchema, key=key)
 
 
 @blp.route("/workspaces/<uuid:ws_id>/api-keys/<uuid:key_id>")
-class APIKeyItem(MethodView):
-    decorators = [auth_required]
+class APIKeyItem(TenantView):
+    permissions = {"delete": "api_keys.revoke"}
 
     @blp.response(204)
     def delete(self, ws_id, key_id):
         """Revoke an API key: it stops working at once"""
-        workspace = workspace_or_404(ws_id, "api_keys.revoke")
+        workspace = self.workspace
         row = db.session.get(APIKey, key_id)
         if row is None or row.workspace_id != workspace.id:
             abort(404, message="API key not found.")

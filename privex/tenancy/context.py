@@ -10,14 +10,16 @@ import functools
 import hmac
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import request
+from flask.views import MethodView
 from flask_smorest import abort
 
 from privex.auth.tokens import TokenError, decode_access_token, now, sha256
 from privex.extensions import db
-from privex.models import APIKey, OrganizationMember, User, Workspace, WorkspaceMember
+from privex.models import APIKey, Organization, OrganizationMember, User, Workspace, WorkspaceMember
 from privex.tenancy.permissions import API_KEY_SCOPES, PERMISSIONS, allows
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="privex"'}
@@ -116,9 +118,10 @@ def _api_key_caller(key: str) -> Caller:
 
 
 def caller() -> Caller:
-    if "caller" not in g:
-        g.caller = authenticate()
-    return g.caller
+    """The authenticated caller of this request (kept on the request, not ``g``: an app context can outlive it)."""
+    if "privex.caller" not in request.environ:
+        request.environ["privex.caller"] = authenticate()
+    return request.environ["privex.caller"]
 
 
 def auth_required(view):
@@ -172,3 +175,38 @@ def get_scoped_or_404(model, resource_id: uuid.UUID):
     if row is None:
         abort(404, message=f"{model.__name__} not found")
     return row
+
+
+class TenantView(MethodView):
+    """A view of one organization (``org_id`` in the URL) or workspace (``ws_id``).
+
+    Before the request body is even parsed, the caller must be signed in (401), able to see the organization or
+    workspace (404, as if it did not exist) and hold the permission that ``permissions`` names for the HTTP method
+    (403). The view then finds it in ``self.organization`` / ``self.workspace``. A permission may be a function of
+    the URL's arguments, for actions that depend on them (anyone may remove themselves)."""
+
+    permissions: dict[str, str | Callable[[dict], str]] = {}
+
+    def dispatch_request(self, **kwargs):
+        caller()
+        action = self.permissions[request.method.lower()]
+        if callable(action):
+            action = action(kwargs)
+        if "ws_id" in kwargs:
+            self.workspace = db.session.get(Workspace, kwargs["ws_id"])
+            if self.workspace is None:
+                abort(404, message="Workspace not found.")
+            require(action, workspace=self.workspace)
+            self.organization = db.session.get(Organization, self.workspace.organization_id)
+        else:
+            self.organization = db.session.get(Organization, kwargs["org_id"])
+            if self.organization is None:
+                abort(404, message="Organization not found.")
+            require(action, organization_id=self.organization.id)
+        return super().dispatch_request(**kwargs)
+
+
+def public(view_class):
+    """Mark a view as open to anonymous callers (the isolation test skips it; nothing else changes)."""
+    view_class.public = True
+    return view_class

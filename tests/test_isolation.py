@@ -1,0 +1,138 @@
+"""Tenant isolation, checked on every API route the app has, so routes added later are covered automatically.
+
+For each non-public route under /api/v1 and each of its methods:
+- no credentials, a tampered token, an expired token, a token signed with another key: 401;
+and for each route whose URL names ids (``<uuid:...>``), filled with tenant A's real ids:
+- the owner of another organization: 404 (ids of other tenants do not even leak their existence);
+- a viewer of A (organization member, workspace viewer) attempting a write: 403.
+
+A route opts out only by being marked ``@public``. Id parameters must be listed in ``fill_ids`` below; a route with
+an unknown one fails the test, so a new kind of id is never silently skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import jwt
+import pytest
+
+from tests.helpers import add_member, sign_up
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def api_routes(app):
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        view_class = getattr(view, "view_class", None)
+        if getattr(view_class, "public", False) or getattr(view, "public", False):
+            continue
+        if rule.endpoint in ("api-docs.openapi_json",):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def id_arguments(rule) -> list[str]:
+    return [name for name, converter in rule._converters.items() if type(converter).__name__ == "UUIDConverter"]
+
+
+@pytest.fixture()
+def tenants(client, database):
+    """Tenant A (owner, plus a viewer) with one of everything an id can name; and an outsider B."""
+    owner = sign_up(client, "alice")
+    viewer = add_member(owner, sign_up(client, "victor"), org_role="member", workspace_role="viewer")
+    outsider = sign_up(client, "mallory")
+    invitation = owner.post(f"/api/v1/orgs/{owner.organization_id}/members",
+                            json={"email": "pending@example.com", "role": "member"}).get_json()["invitation"]
+    key = owner.post(f"/api/v1/workspaces/{owner.workspace_id}/api-keys",
+                     json={"name": "ci", "permissions": ["read"]}).get_json()
+    ids = {"org_id": owner.organization_id, "ws_id": owner.workspace_id, "user_id": owner.user_id,
+           "invitation_id": invitation["id"], "key_id": key["id"]}
+    return owner, viewer, outsider, ids
+
+
+def fill_ids(rule, ids: dict) -> str:
+    arguments = {}
+    for name in rule.arguments:
+        if name not in ids:
+            pytest.fail(f"{rule.rule}: no tenant-A value for URL argument {name!r}; add one to the `tenants` fixture")
+        arguments[name] = ids[name]
+    path = rule.rule
+    for name, value in arguments.items():
+        path = path.replace(f"<uuid:{name}>", str(value)).replace(f"<{name}>", str(value))
+        path = path.replace(f"<string:{name}>", str(value))
+        path = re.sub(rf"<any\([^)]*\):{name}>", str(value), path)
+    return path
+
+
+def call(client, method, path, headers):
+    return client.open(path, method=method, headers=headers, json={} if method in WRITE_METHODS else None)
+
+
+def test_every_protected_route_refuses_missing_and_bad_credentials(app, client, tenants):
+    owner, _viewer, _outsider, ids = tenants
+    secret = app.config["SECRET_KEY"]
+    claims = jwt.decode(owner.access_token, secret, algorithms=["HS256"])
+    expired = jwt.encode({**claims, "exp": datetime.now(timezone.utc) - timedelta(seconds=5)}, secret,
+                         algorithm="HS256")
+    foreign = jwt.encode(claims, "another-secret-key-of-enough-length!", algorithm="HS256")
+    head, payload, signature = owner.access_token.split(".")
+    tampered_claims = jwt.encode({**claims, "sub": str(uuid.uuid4())}, "x" * 32, algorithm="HS256").split(".")[1]
+    tampered = f"{head}.{tampered_claims}.{signature}"
+    bad_credentials = {
+        "none": {},
+        "tampered": {"Authorization": f"Bearer {tampered}"},
+        "expired": {"Authorization": f"Bearer {expired}"},
+        "foreign key": {"Authorization": f"Bearer {foreign}"},
+        "garbage": {"Authorization": "Bearer not-a-token"},
+        "bad api key": {"X-API-Key": "pk_0000000000.nope"},
+    }
+    checked = 0
+    for rule, method in api_routes(app):
+        path = fill_ids(rule, {**ids, "token": "inv_whatever", "provider": "evm"})
+        for label, headers in bad_credentials.items():
+            response = call(client, method, path, headers)
+            assert response.status_code == 401, (method, rule.rule, label, response.get_json())
+            assert response.get_json()["code"] == 401
+        checked += 1
+    assert checked >= 30, checked  # the walk really walked
+
+
+def test_another_tenant_gets_404_on_every_route_with_ids(app, client, tenants):
+    _owner, _viewer, outsider, ids = tenants
+    checked = []
+    for rule, method in api_routes(app):
+        if not id_arguments(rule):
+            continue
+        response = call(client, method, fill_ids(rule, ids), outsider.headers)
+        assert response.status_code == 404, (method, rule.rule, response.get_json())
+        checked.append(f"{method} {rule.rule}")
+    assert len(checked) >= 20, checked
+
+
+def test_a_viewer_gets_403_on_every_write_with_ids(app, client, tenants):
+    _owner, viewer, _outsider, ids = tenants
+    checked = []
+    for rule, method in api_routes(app):
+        if not id_arguments(rule) or method not in WRITE_METHODS:
+            continue
+        response = call(client, method, fill_ids(rule, ids), viewer.headers)
+        assert response.status_code == 403, (method, rule.rule, response.get_json())
+        checked.append(f"{method} {rule.rule}")
+    assert len(checked) >= 15, checked
+
+
+def test_the_owner_is_not_refused_by_the_walk_itself(app, client, tenants):
+    """The same requests as the owner get past authentication and tenancy (so the 401/403/404 above are real)."""
+    owner, _viewer, _outsider, ids = tenants
+    for rule, method in api_routes(app):
+        if not id_arguments(rule) or method in WRITE_METHODS:
+            continue
+        response = call(client, method, fill_ids(rule, ids), owner.headers)
+        assert response.status_code == 200, (method, rule.rule, response.get_json())
