@@ -100,3 +100,11 @@ def test_secrets_are_never_shown(app, client, secrets_everywhere):
                     for text in (password_hash, "ENCRYPTED-SECRET", "KEYHASH-SHOULD-NOT-SHOW", "TOKENHASH-HIDDEN",
                                  "password_hash", "encrypted_data", "key_hash", "token_hash"):
                         assert text not in html, (endpoint, page, text)
+
+
+def test_repeated_failed_sign_ins_are_slowed_down(client):
+    make_user("root@example.com", superuser=True)
+    for _ in range(10):
+        assert sign_in(client, "root@example.com", "Wrong-passw0rd!").status_code == 401
+    response = sign_in(client, "root@example.com")
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0

@@ -136,3 +136,24 @@ def test_the_owner_is_not_refused_by_the_walk_itself(app, client, tenants):
             continue
         response = call(client, method, fill_ids(rule, ids), owner.headers)
         assert response.status_code == 200, (method, rule.rule, response.get_json())
+
+
+def test_scoped_queries_see_only_the_callers_workspace(app, client, database):
+    from privex.models import Chatbot
+    from privex.tenancy.context import get_scoped_or_404, scoped
+
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    mine = Chatbot(workspace_id=uuid.UUID(alice.workspace_id), name="mine")
+    theirs = Chatbot(workspace_id=uuid.UUID(bob.workspace_id), name="theirs")
+    database.session.add_all([mine, theirs])
+    database.session.commit()
+    with app.test_request_context(headers=alice.headers):
+        assert [bot.name for bot in database.session.scalars(scoped(Chatbot))] == ["mine"]
+        assert get_scoped_or_404(Chatbot, mine.id) is mine
+        with pytest.raises(Exception) as refused:
+            get_scoped_or_404(Chatbot, theirs.id)
+        assert getattr(refused.value, "code", None) == 404
+    with app.test_request_context(headers={"Authorization": "Bearer nope"}):
+        with pytest.raises(Exception) as refused:
+            database.session.scalars(scoped(Chatbot)).all()
+        assert getattr(refused.value, "code", None) == 401

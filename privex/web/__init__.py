@@ -8,14 +8,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
 from privex.auth.passwords import verify_password
-from privex.extensions import db
+from privex.extensions import db, limiter
 from privex.models import AuthIdentity
 
 bp = Blueprint("web", __name__)
@@ -39,6 +39,8 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["AUTH_RATELIMIT"], methods=["POST"],
+               deduct_when=lambda response: response.status_code >= 400)
 def login():
     form = LoginForm()
     if form.validate_on_submit():
