@@ -42,8 +42,11 @@ def test_a_default_rate_limit_applies_to_every_route(make_app):
         limited = make_app(RATELIMIT_DEFAULT="2 per minute").test_client()
         assert [limited.get("/api/v1/plugins").status_code for _ in range(3)] == [200, 200, 429]
     finally:
-        # flask-limiter keeps one configuration per process (one app in production): put the suite's back.
-        make_app()
+        # flask-limiter keeps one configuration per process (one app in production), and keeps default limits
+        # once set: put the suite's (none) back.
+        from privex.extensions import limiter
+
+        limiter.limit_manager.set_default_limits([])
 
 
 def test_with_urls_set_nothing_embedded_is_started(app):
