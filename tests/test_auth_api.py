@@ -18,7 +18,7 @@ from nacl.signing import SigningKey
 
 from privex.auth.wallets.cosmos import address_of, sign_doc
 from privex.models import AuthIdentity
-from tests.helpers import PASSWORD, log_in, sign_up
+from tests.helpers import PASSWORD, add_member, log_in, sign_up
 
 AUTH = "/api/v1/auth"
 NEW_PASSWORD = "N3w-passw0rd!"
@@ -111,6 +111,18 @@ def test_signup_with_a_weak_password_is_a_422_naming_what_is_missing(client, pas
     body = error(response, 422)
     [reason] = body["errors"]["password"]
     assert reason.endswith(f"missing: {missing}")
+
+
+def test_signup_with_the_longest_display_name_allowed_succeeds(client):
+    response = client.post(f"{AUTH}/email/signup", json={"email": "ada@example.com", "password": PASSWORD,
+                                                          "display_name": "A" * 120})
+    assert response.status_code == 201
+
+
+def test_signup_with_an_email_too_long_to_store_is_a_422(client):
+    email = "a" * 64 + "@" + ("b" * 63 + ".") * 4 + "com"  # 324 characters, valid per RFC 5321 parts
+    assert "email" in error(client.post(f"{AUTH}/email/signup", json={"email": email, "password": PASSWORD}),
+                            422)["errors"]
 
 
 def test_signup_with_an_invalid_email_is_a_422(client):
@@ -238,6 +250,12 @@ def test_an_unknown_refresh_token_is_a_401(client):
     unauthorized(refresh(client, "rt_" + "x" * 43))
 
 
+def test_an_expired_refresh_token_is_a_401(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "REFRESH_TOKEN_DAYS", 0)
+    ada = sign_up(client, "ada")
+    assert "expired" in unauthorized(refresh(client, ada.refresh_token))["message"]
+
+
 # --- Logout -----------------------------------------------------------------------------------------------------
 
 
@@ -297,10 +315,12 @@ def switch(person, organization_id, workspace_id=None):
     return person.post(f"{AUTH}/switch-context", json=payload)
 
 
-def join(owner, member):
-    """``owner`` adds ``member`` to their organization as a member, editor of the default workspace."""
-    response = owner.post(f"/api/v1/orgs/{owner.organization_id}/members", json={
-        "email": member.email, "role": "member", "workspace_id": owner.workspace_id, "workspace_role": "editor"})
+def join(owner, member, workspace=True):
+    """``owner`` adds ``member`` to their organization as a member (and editor of the default workspace)."""
+    payload = {"email": member.email, "role": "member"}
+    if workspace:
+        payload.update(workspace_id=owner.workspace_id, workspace_role="editor")
+    response = owner.post(f"/api/v1/orgs/{owner.organization_id}/members", json=payload)
     assert response.status_code == 201, response.get_json()
 
 
@@ -312,6 +332,13 @@ def test_switching_to_an_organization_you_are_not_in_is_a_404(client):
 def test_switching_to_a_workspace_of_another_organization_is_a_404(client):
     ada, bob = sign_up(client, "ada"), sign_up(client, "bob")
     error(switch(ada, ada.organization_id, bob.workspace_id), 404)
+
+
+def test_switching_to_a_workspace_you_are_not_in_is_a_404(client):
+    ada, bob = sign_up(client, "ada"), sign_up(client, "bob")
+    join(ada, bob, workspace=False)
+    error(switch(bob, ada.organization_id, ada.workspace_id), 404)
+    assert switch(bob, ada.organization_id).get_json()["context"]["workspace_id"] is None
 
 
 def test_after_joining_an_organization_you_can_switch_to_it(app, client):
@@ -558,7 +585,7 @@ def test_a_malformed_signature_is_a_401_never_a_500(client, new_wallet, signatur
 
 def test_evm_lowercase_address_is_answered_with_the_checksum_address(client, database):
     wallet = EvmWallet()
-    issued = challenge(client, type("Lower", (), {"provider": "evm", "address": wallet.address.lower()})())
+    issued = challenge(client, wallet, address=wallet.address.lower())
     assert issued["address"] == wallet.address != wallet.address.lower()
     assert f"\n{wallet.address}\n" in issued["message"]
     body = verify(client, wallet, issued, address=wallet.address.lower()).get_json()
@@ -570,6 +597,12 @@ def test_evm_metamask_hex_chain_id_becomes_decimal(client):
     issued = challenge(client, wallet, chain_id="0x89")
     assert issued["chain_id"] == "137" and "\nChain ID: 137\n" in issued["message"]
     assert verify(client, wallet, issued, chain_id="137").status_code == 200
+
+
+def test_evm_verify_accepts_the_hex_chain_id_that_challenge_accepted(client):
+    wallet = EvmWallet()
+    issued = challenge(client, wallet, chain_id="0x89")
+    assert verify(client, wallet, issued, chain_id="0x89").status_code == 200
 
 
 def test_evm_chain_id_that_is_not_a_number_is_a_422(client):
@@ -655,3 +688,24 @@ def test_a_wallet_only_user_cannot_change_a_password(client):
     response = client.post(f"{AUTH}/email/change-password", headers={"Authorization": f"Bearer {body['access_token']}"},
                            json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
     error(response, 409)
+
+
+def test_linking_a_wallet_you_already_hold_changes_nothing(client):
+    ada = sign_up(client, "ada")
+    wallet = EvmWallet()
+    assert link(ada, wallet).status_code == 201
+    again = link(ada, wallet)
+    assert again.status_code == 200
+    identities = ada.get(f"{AUTH}/me").get_json()["identities"]
+    assert [i["provider"] for i in identities].count("evm") == 1
+
+
+def test_a_member_removed_from_an_organization_lands_back_home_on_refresh(client):
+    owner, member = sign_up(client, "olga"), sign_up(client, "mike")
+    home = member.organization_id
+    add_member(owner, member)
+    assert owner.delete(f"/api/v1/orgs/{owner.organization_id}/members/{member.user_id}").status_code == 204
+    refreshed = client.post(f"{AUTH}/refresh", json={"refresh_token": member.refresh_token})
+    assert refreshed.status_code == 200
+    assert refreshed.get_json()["context"]["organization_id"] == home
+    assert refreshed.get_json()["context"]["organization_role"] == "owner"

@@ -83,7 +83,7 @@ class TokenSchema(Schema):
 
 
 class SignupSchema(Schema):
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=256))
     display_name = fields.String(validate=validate.Length(min=1, max=120))
 
@@ -126,6 +126,10 @@ def context_of(session: AuthSession) -> dict:
 
 def tokens_for(session: AuthSession, refresh_token: str | None) -> dict:
     context = context_of(session)
+    if session.organization_id and context["organization_role"] is None:
+        # Removed from that organization since: land where a fresh sign-in would.
+        session.organization_id, session.workspace_id = default_context(session.user_id)
+        context = context_of(session)
     user = db.session.get(User, session.user_id)
     access = issue_access_token(session, context["organization_role"], context["workspace_role"])
     db.session.commit()

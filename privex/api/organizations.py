@@ -25,7 +25,7 @@ invitations_blp = Blueprint("invitations", __name__, url_prefix="/invitations", 
 class OrganizationSchema(Schema):
     id = fields.UUID(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    billing_email = fields.Email(allow_none=True)
+    billing_email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     subscription_tier = fields.String(dump_only=True)
     is_personal = fields.Boolean(dump_only=True)
     role = fields.String(dump_only=True, metadata={"description": "your role in it"})
@@ -47,7 +47,7 @@ class MemberSchema(Schema):
 
 
 class InviteSchema(Schema):
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
     role = fields.String(load_default="member", validate=validate.OneOf(ORGANIZATION_ROLES))
     workspace_id = fields.UUID(load_default=None, metadata={"description": "also add them to this workspace"})
     workspace_role = fields.String(load_default="viewer", validate=validate.OneOf(WORKSPACE_ROLES))
@@ -77,7 +77,7 @@ class RoleSchema(Schema):
 
 class BillingSchema(Schema):
     subscription_tier = fields.String(validate=validate.OneOf(SUBSCRIPTION_TIERS))
-    billing_email = fields.Email(allow_none=True)
+    billing_email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     limits = fields.Dict(dump_only=True)
     usage = fields.Dict(dump_only=True)
 

@@ -83,9 +83,7 @@ def issue_challenge(provider: str, payload: dict) -> dict:
     except wallets.WalletVerificationError as error:
         abort(422, message=str(error), errors={"address": [str(error)]})
     ttl = timedelta(seconds=current_app.config["WALLET_NONCE_SECONDS"])
-    chain_id = payload.get("chain_id") or DEFAULT_CHAIN[provider]
-    if provider == "evm" and chain_id.lower().startswith("0x"):
-        chain_id = _decimal_chain_id(chain_id)  # MetaMask's eth_chainId is hex; EIP-4361 wants decimal
+    chain_id = canonical_chain_id(provider, payload.get("chain_id") or DEFAULT_CHAIN[provider])
     try:
         challenge = wallets.build_challenge(
             provider, address, domain=request.host, uri=request.host_url.rstrip("/"), chain_id=chain_id,
@@ -99,9 +97,12 @@ def issue_challenge(provider: str, payload: dict) -> dict:
                                                      "expires_at")}
 
 
-def _decimal_chain_id(value: str) -> str:
+def canonical_chain_id(provider: str, chain_id: str) -> str:
+    """MetaMask reports EVM chain ids in hex (``0x89``); EIP-4361 messages carry them in decimal (``137``)."""
+    if provider != "evm" or not chain_id.lower().startswith("0x"):
+        return chain_id
     try:
-        return str(int(value, 16))
+        return str(int(chain_id, 16))
     except ValueError:
         abort(422, message="invalid chain id", errors={"chain_id": ["not a hexadecimal or decimal chain id"]})
 
@@ -123,7 +124,7 @@ def verified_address(provider: str, payload: dict) -> tuple[str, dict]:
             unauthorized(str(error))
         if claimed != challenge.address:
             unauthorized("the address differs from the one the challenge was issued for")
-    if payload.get("chain_id") and payload["chain_id"] != challenge.chain_id:
+    if payload.get("chain_id") and canonical_chain_id(provider, payload["chain_id"]) != challenge.chain_id:
         unauthorized("the chain id differs from the one the challenge was issued for")
     try:
         address = wallets.verify(challenge, signature=payload["signature"], public_key=payload.get("public_key"))
@@ -190,8 +191,9 @@ class WalletLink(MethodView):
         identity = find_identity(provider, address)
         if identity is not None and identity.user_id != user.id:
             abort(409, message="this wallet is already linked to another account")
-        if identity is None:
-            identity = AuthIdentity(user_id=user.id, provider=provider, provider_id=address, credentials=details)
-            db.session.add(identity)
+        if identity is not None:
+            return identity, 200  # already yours: nothing to do
+        identity = AuthIdentity(user_id=user.id, provider=provider, provider_id=address, credentials=details)
+        db.session.add(identity)
         db.session.commit()
         return identity

@@ -50,7 +50,7 @@ class WorkspaceMemberSchema(Schema):
 
 class AddWorkspaceMemberSchema(Schema):
     user_id = fields.UUID(load_default=None)
-    email = fields.Email(load_default=None)
+    email = fields.Email(load_default=None, validate=validate.Length(max=254))
     role = fields.String(load_default="viewer", validate=validate.OneOf(WORKSPACE_ROLES))
 
     @validates_schema

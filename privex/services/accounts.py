@@ -86,7 +86,7 @@ def sign_up(email: str, password: str, display_name: str | None = None) -> User:
     user.identities.append(AuthIdentity(provider="email", provider_id=email, password_hash=hash_password(password)))
     db.session.add(user)
     db.session.flush()
-    create_organization(user, f"{display_name or email.split('@')[0]}'s organization", personal=True)
+    create_organization(user, organization_name(display_name or email.split("@")[0]), personal=True)
     return user
 
 
@@ -97,8 +97,14 @@ def sign_up_with_wallet(provider: str, address: str, credentials: dict) -> User:
     user.identities.append(AuthIdentity(provider=provider, provider_id=address, credentials=credentials))
     db.session.add(user)
     db.session.flush()
-    create_organization(user, f"{provider.upper()} {address[:6]}…{address[-4:]}'s organization", personal=True)
+    create_organization(user, organization_name(f"{provider.upper()} {address[:6]}…{address[-4:]}"), personal=True)
     return user
+
+
+def organization_name(owner: str) -> str:
+    """The name of someone's personal organization, within the 120 characters a name may have."""
+    suffix = "'s organization"
+    return owner[:120 - len(suffix)] + suffix
 
 
 def check_email_password(email: str, password: str) -> User | None:
