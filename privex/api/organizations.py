@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from privex.api.pagination import SelectPage
+from privex.api.pagination import Listing, SelectPage
 from privex.api.serialize import fields_of
 from privex.auth.tokens import now
 from privex.extensions import db
@@ -117,8 +117,9 @@ class Organizations(MethodView):
     @blp.paginate(SelectPage)
     def get(self):
         """List your organizations"""
-        return (sa.select(Organization).join(OrganizationMember)
-                .where(OrganizationMember.user_id == require_user().id).order_by(Organization.created_at))
+        statement = (sa.select(Organization, OrganizationMember.role).join(OrganizationMember)
+                     .where(OrganizationMember.user_id == require_user().id).order_by(Organization.created_at))
+        return Listing(statement, lambda row: fields_of(row.Organization, OrganizationSchema, role=row.role))
 
     @blp.arguments(OrganizationSchema)
     @blp.response(201, OrganizationSchema)
@@ -234,11 +235,11 @@ class Invitations(TenantView):
 
     @blp.response(200, InvitationSchema(many=True))
     def get(self, org_id):
-        """List pending invitations"""
+        """List pending invitations (not yet accepted, revoked or expired)"""
         organization = self.organization
         return db.session.scalars(sa.select(Invitation).where(
             Invitation.organization_id == organization.id, Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None)).order_by(Invitation.created_at)).all()
+            Invitation.revoked_at.is_(None), Invitation.expires_at > now()).order_by(Invitation.created_at)).all()
 
 
 @blp.route("/<uuid:org_id>/invitations/<uuid:invitation_id>")

@@ -8,22 +8,40 @@ A page past the end answers an empty list, not an error.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import sqlalchemy as sa
 from flask_smorest import Page
 
 from privex.extensions import db
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A ``select()`` whose rows are turned into response items by ``present(row)`` (for values a model lacks,
+    such as the caller's role). Return it from a ``@blp.paginate(SelectPage)`` view instead of the bare select."""
+
+    statement: sa.Select
+    present: Callable[[sa.Row], object]
+
+
 class SelectPage(Page):
-    """Pages a SQLAlchemy ``select()`` with LIMIT/OFFSET and a COUNT over the same filters."""
+    """Pages a SQLAlchemy ``select()`` (or a ``Listing``) with LIMIT/OFFSET and a COUNT over the same filters."""
+
+    @property
+    def _statement(self) -> sa.Select:
+        return self.collection.statement if isinstance(self.collection, Listing) else self.collection
 
     @property
     def items(self):
         params = self.page_params
-        statement = self.collection.limit(params.page_size).offset(params.first_item)
+        statement = self._statement.limit(params.page_size).offset(params.first_item)
+        if isinstance(self.collection, Listing):
+            return [self.collection.present(row) for row in db.session.execute(statement)]
         return db.session.scalars(statement).all()
 
     @property
     def item_count(self) -> int:
-        counted = self.collection.order_by(None).subquery()
+        counted = self._statement.order_by(None).subquery()
         return db.session.scalar(sa.select(sa.func.count()).select_from(counted))

@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from privex.api.pagination import SelectPage
+from privex.api.pagination import Listing, SelectPage
 from privex.api.serialize import fields_of
 from privex.auth.tokens import now, sha256
 from privex.extensions import db
-from privex.models import APIKey, OrganizationMember, User, Workspace, WorkspaceMember
+from privex.models import APIKey, User, Workspace, WorkspaceMember
 from privex.models.tenancy import WORKSPACE_ROLES
 from privex.services import organizations as service
 from privex.tenancy.context import TenantView, caller, require_user
@@ -105,10 +105,16 @@ class OrganizationWorkspaces(TenantView):
     def get(self, org_id):
         """List the organization's workspaces you can open"""
         organization = self.organization
-        query = sa.select(Workspace).where(Workspace.organization_id == organization.id)
-        if caller().org_role(organization.id) not in ("owner", "admin"):
-            query = query.join(WorkspaceMember).where(WorkspaceMember.user_id == require_user().id)
-        return query.order_by(Workspace.created_at)
+        org_role = caller().org_role(organization.id)
+        own_role = (sa.select(WorkspaceMember.role).where(WorkspaceMember.workspace_id == Workspace.id,
+                                                          WorkspaceMember.user_id == require_user().id)
+                    .scalar_subquery())
+        statement = sa.select(Workspace, own_role.label("own_role")).where(
+            Workspace.organization_id == organization.id)
+        if org_role not in ("owner", "admin"):
+            statement = statement.where(own_role.is_not(None))
+        return Listing(statement.order_by(Workspace.created_at), lambda row: fields_of(
+            row.Workspace, WorkspaceSchema, role=effective_workspace_role(org_role, row.own_role)))
 
     @blp.arguments(WorkspaceSchema)
     @blp.response(201, WorkspaceSchema)
@@ -198,10 +204,8 @@ class WorkspaceMemberItem(TenantView):
     def patch(self, payload, ws_id, user_id):
         """Change a member's workspace role"""
         workspace = self.workspace
+        # No last-admin rule: the organization's owners and admins administer every workspace.
         member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
-        if member.role == "admin" and payload["role"] != "admin" and _admin_count(workspace) == 1 and \
-                not _has_org_admin(workspace):
-            abort(409, message="this is the workspace's last admin: make someone else admin first")
         member.role = payload["role"]
         db.session.commit()
         return workspace_member_view(member)
@@ -213,18 +217,6 @@ class WorkspaceMemberItem(TenantView):
         member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
         db.session.delete(member)
         db.session.commit()
-
-
-def _admin_count(workspace: Workspace) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(WorkspaceMember).where(
-        WorkspaceMember.workspace_id == workspace.id, WorkspaceMember.role == "admin"))
-
-
-def _has_org_admin(workspace: Workspace) -> bool:
-    # Organization owners and admins administer every workspace, so it is never left without one.
-    return db.session.scalar(sa.select(OrganizationMember.id).where(
-        OrganizationMember.organization_id == workspace.organization_id,
-        OrganizationMember.role.in_(("owner", "admin"))).limit(1)) is not None
 
 
 @blp.route("/workspaces/<uuid:ws_id>/transfer")

@@ -98,6 +98,10 @@ def transfer_organization(organization: Organization, from_user_id, to_user_id) 
 def add_organization_member(organization: Organization, user: User, role: str, invited_by_id) -> OrganizationMember:
     if organization_member(organization.id, user.id) is not None:
         abort(409, message="this user is already a member of the organization")
+    # A pending invitation to the same person would hold a second seat: it is fulfilled by this.
+    db.session.execute(sa.update(Invitation).where(
+        Invitation.organization_id == organization.id, Invitation.email == user.email,
+        Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)).values(accepted_at=now()))
     plans.enforce(organization, "members")
     member = OrganizationMember(organization_id=organization.id, user_id=user.id, role=role,
                                 invited_by_id=invited_by_id)

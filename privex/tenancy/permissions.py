@@ -40,10 +40,11 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "resources.write": ("workspace", "editor"),
 }
 
-# What an API key's scopes let it do: only workspace resources, never membership, keys or billing.
+# What an API key's scopes let it do: read its workspace and work with its resources; never membership, keys or
+# billing.
 API_KEY_SCOPES = {
-    "read": {"resources.read"},
-    "write": {"resources.read", "resources.write"},
+    "read": {"workspace.read", "resources.read"},
+    "write": {"workspace.read", "resources.read", "resources.write"},
     "chat": set(),  # the public chat API (authorized per bot)
 }
 
