@@ -25,12 +25,22 @@ ACCOUNT = "Cosmos"
 # Cosmos SDK chain ids: "cosmoshub-4", "secret-4", "osmosis-1", at most 50 characters.
 _CHAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}")
 
+
+def _ripemd160_pycryptodome(data: bytes) -> bytes:
+    from Crypto.Hash import RIPEMD160
+
+    return RIPEMD160.new(data).digest()
+
+
+def _ripemd160_hashlib(data: bytes) -> bytes:
+    return hashlib.new("ripemd160", data).digest()
+
+
 try:
     hashlib.new("ripemd160")
-    def _ripemd160(data: bytes) -> bytes:
-        return hashlib.new("ripemd160", data).digest()
+    _ripemd160 = _ripemd160_hashlib
 except ValueError:  # OpenSSL 3.0.0-3.0.6 builds ship RIPEMD-160 only in the legacy provider
-    from ._ripemd160 import ripemd160 as _ripemd160
+    _ripemd160 = _ripemd160_pycryptodome
 
 
 def normalize_address(address: str, prefix: str | None = None) -> str:
