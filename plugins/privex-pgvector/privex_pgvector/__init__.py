@@ -1,0 +1,25 @@
+"""The default vector store: chunks in PostgreSQL, searched by pgvector (HNSW, cosine), full text, or both fused."""
+
+from __future__ import annotations
+
+from privex import hookimpl
+from privex_pgvector.store import PGVectorStore, ensure_index
+
+__version__ = "0.1.0"
+
+
+class PGVector:
+    """Factory registered under the name ``pgvector``."""
+
+    name = "pgvector"
+    version = __version__
+
+    def create(self, knowledge_base, embedding_dim: int) -> PGVectorStore:
+        ensure_index(embedding_dim)
+        return PGVectorStore(knowledge_base_id=str(knowledge_base.id), workspace_id=str(knowledge_base.workspace_id),
+                             embedding_dim=embedding_dim)
+
+
+@hookimpl
+def privex_vector_stores():
+    return [PGVector()]

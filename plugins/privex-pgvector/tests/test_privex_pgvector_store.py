@@ -1,0 +1,230 @@
+"""The pgvector store against the real chunks table: modes, scoping, filters, thresholds, deletes, indexes."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask.cli import ScriptInfo
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import (FilterOperator, MetadataFilter, MetadataFilters, VectorStoreQuery,
+                                                  VectorStoreQueryMode)
+
+from privex.cli import main
+from privex.models import Chunk, Document, KnowledgeBase, Organization, Workspace
+from privex.plugins import load_plugins
+from privex_pgvector import PGVector
+from privex_pgvector.store import INDEX_PREFIX, _indexed
+
+DIM = 4
+
+
+def unit(*values):
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+@pytest.fixture()
+def kb(database):
+    def make(name="kb", workspace=None, dim=DIM):
+        if workspace is None:
+            organization = Organization(name=f"org-{name}")
+            workspace = Workspace(name="main", organization=organization)
+            database.session.add_all([organization, workspace])
+            database.session.flush()
+        knowledge_base = KnowledgeBase(workspace_id=workspace.id, name=name, embedding_dim=dim)
+        database.session.add(knowledge_base)
+        database.session.flush()
+        return knowledge_base
+
+    return make
+
+
+def add_document(database, knowledge_base, chunks, name="doc"):
+    document = Document(workspace_id=knowledge_base.workspace_id, knowledge_base_id=knowledge_base.id, name=name)
+    database.session.add(document)
+    database.session.flush()
+    store = PGVector().create(knowledge_base, knowledge_base.embedding_dim)
+    nodes = [TextNode(text=text, embedding=embedding, metadata={"position": i, **metadata},
+                      relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=str(document.id))})
+             for i, (text, embedding, metadata) in enumerate(chunks)]
+    store.add(nodes)
+    return store, document
+
+
+CORPUS = [
+    ("The cat sat on the warm mat by the fire.", unit(1, 0, 0, 0), {"topic": "pets", "year": 2020}),
+    ("Kubernetes schedules containers onto cluster nodes.", unit(0, 1, 0, 0), {"topic": "ops", "year": 2022}),
+    ("Invoices are due thirty days after delivery.", unit(0, 0, 1, 0), {"topic": "billing", "year": 2023}),
+    ("A refund for an invoice takes five business days.", unit(0, 0.6, 0.8, 0), {"topic": "billing", "year": 2024}),
+]
+
+
+def query(store, mode, text=None, embedding=None, top_k=3, **kwargs):
+    return store.query(VectorStoreQuery(query_str=text, query_embedding=embedding, similarity_top_k=top_k,
+                                        mode=mode, filters=kwargs.pop("filters", None),
+                                        doc_ids=kwargs.pop("doc_ids", None)), **kwargs)
+
+
+def texts(result):
+    return [node.get_content() for node in result.nodes]
+
+
+def test_vector_mode_ranks_by_cosine_similarity(database, kb):
+    store, _ = add_document(database, kb(), CORPUS)
+    result = query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(0, 0.1, 1, 0))
+    assert texts(result)[0].startswith("Invoices")
+    assert result.similarities == sorted(result.similarities, reverse=True)
+    assert result.similarities[0] == pytest.approx(0.995, abs=0.01)
+
+
+def test_keyword_mode_matches_any_word_and_ranks_the_better_match_first(database, kb):
+    store, _ = add_document(database, kb(), CORPUS)
+    result = query(store, VectorStoreQueryMode.TEXT_SEARCH, text="how long does an invoice refund take?")
+    assert texts(result)[0].startswith("A refund for an invoice")
+    assert any(text.startswith("Invoices are due") for text in texts(result))  # matched on "invoice" alone
+    assert not any("cat" in text for text in texts(result))
+
+
+def test_hybrid_fuses_vector_and_keyword_hits(database, kb):
+    store, _ = add_document(database, kb(), CORPUS)
+    # The embedding points at the cat, the words at refunds: both kinds of evidence surface.
+    result = query(store, VectorStoreQueryMode.HYBRID, text="refund", embedding=unit(1, 0, 0, 0), top_k=2)
+    assert set(texts(result)) == {CORPUS[0][0], CORPUS[3][0]}
+    both = query(store, VectorStoreQueryMode.HYBRID, text="invoice refund", embedding=unit(0, 0.6, 0.8, 0))
+    assert texts(both)[0] == CORPUS[3][0]  # first in both lists, first after fusion
+
+
+def test_hits_carry_their_document_and_position(database, kb):
+    store, document = add_document(database, kb(), CORPUS)
+    node = query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(0, 1, 0, 0), top_k=1).nodes[0]
+    assert node.metadata["document_id"] == str(document.id) and node.metadata["position"] == 1
+    assert node.ref_doc_id == str(document.id) and node.metadata["topic"] == "ops"
+
+
+def test_queries_never_leave_their_knowledge_base_or_workspace(database, kb):
+    mine = kb("mine")
+    sibling = kb("sibling", workspace=database.session.get(Workspace, mine.workspace_id))
+    stranger = kb("stranger")
+    store, _ = add_document(database, mine, CORPUS[:1])
+    add_document(database, sibling, [("The cat chased a second cat.", unit(1, 0, 0, 0), {})])
+    add_document(database, stranger, [("A stranger's cat.", unit(1, 0, 0, 0), {})])
+    for mode in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.HYBRID):
+        result = query(store, mode, text="cat", embedding=unit(1, 0, 0, 0), top_k=10)
+        assert texts(result) == [CORPUS[0][0]], mode
+
+
+def test_metadata_filters(database, kb):
+    store, document = add_document(database, kb(), CORPUS)
+    everything = unit(1, 1, 1, 1)
+
+    def matching(*filters, condition="and"):
+        result = query(store, VectorStoreQueryMode.DEFAULT, embedding=everything, top_k=10,
+                       filters=MetadataFilters(filters=list(filters), condition=condition))
+        return sorted(node.metadata["position"] for node in result.nodes)
+
+    assert matching(MetadataFilter(key="topic", value="billing")) == [2, 3]
+    assert matching(MetadataFilter(key="topic", value="billing", operator=FilterOperator.NE)) == [0, 1]
+    assert matching(MetadataFilter(key="year", value=2022, operator=FilterOperator.GT)) == [2, 3]
+    assert matching(MetadataFilter(key="topic", value=["pets", "ops"], operator=FilterOperator.IN)) == [0, 1]
+    assert matching(MetadataFilter(key="topic", value="pets"), MetadataFilter(key="year", value=2024),
+                    condition="or") == [0, 3]
+    assert matching(MetadataFilter(key="document_id", value=str(document.id))) == [0, 1, 2, 3]
+    assert matching(MetadataFilter(key="document_id", value=str(uuid.uuid4()))) == []
+
+
+def test_doc_ids_limit_the_search_to_those_documents(database, kb):
+    knowledge_base = kb()
+    store, first = add_document(database, knowledge_base, CORPUS[:2], name="one")
+    add_document(database, knowledge_base, CORPUS[2:], name="two")
+    result = query(store, VectorStoreQueryMode.HYBRID, text="invoice cat", embedding=unit(1, 1, 1, 1), top_k=10,
+                   doc_ids=[str(first.id)])
+    assert sorted(texts(result)) == sorted(text for text, _, _ in CORPUS[:2])
+
+
+def test_score_threshold_drops_weak_hits_in_every_mode(database, kb):
+    store, _ = add_document(database, kb(), CORPUS)
+    close_to_cat = unit(1, 0.05, 0, 0)
+    for mode in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.HYBRID, VectorStoreQueryMode.TEXT_SEARCH):
+        result = query(store, mode, text="cat invoices", embedding=close_to_cat, top_k=10, score_threshold=0.9)
+        assert texts(result) == [CORPUS[0][0]], mode
+
+
+def test_delete_removes_one_documents_chunks_only(database, kb):
+    knowledge_base = kb()
+    store, first = add_document(database, knowledge_base, CORPUS[:2], name="one")
+    _, second = add_document(database, knowledge_base, CORPUS[2:], name="two")
+    store.delete(str(first.id))
+    left = database.session.scalars(sa.select(Chunk.document_id).where(
+        Chunk.knowledge_base_id == knowledge_base.id)).all()
+    assert set(left) == {second.id} and len(left) == 2
+    store.clear()
+    assert database.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
+        Chunk.knowledge_base_id == knowledge_base.id)) == 0
+
+
+def test_adding_the_same_node_again_replaces_it(database, kb):
+    knowledge_base = kb()
+    store, document = add_document(database, knowledge_base, CORPUS[:1])
+    node_id = query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(1, 0, 0, 0), top_k=1).ids[0]
+    store.add([TextNode(id_=node_id, text="The dog sat instead.", embedding=unit(1, 0, 0, 0),
+                        metadata={"position": 0},
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=str(document.id))})])
+    assert texts(query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(1, 0, 0, 0), top_k=5)) == [
+        "The dog sat instead."]
+
+
+def test_wrong_sized_embeddings_and_orphan_nodes_are_refused(database, kb):
+    knowledge_base = kb()
+    store = PGVector().create(knowledge_base, DIM)
+    with pytest.raises(ValueError, match="3-dimensional embedding; this knowledge base stores 4"):
+        store.add([TextNode(text="x", embedding=[1.0, 0, 0],
+                            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=str(uuid.uuid4()))})])
+    with pytest.raises(ValueError, match="no source document"):
+        store.add([TextNode(text="x", embedding=unit(1, 0, 0, 0))])
+    with pytest.raises(ValueError, match="not supported by pgvector"):
+        query(store, VectorStoreQueryMode.MMR, embedding=unit(1, 0, 0, 0))
+
+
+def test_knowledge_bases_of_different_dimensions_share_the_table(database, kb):
+    small_store, _ = add_document(database, kb("small"), CORPUS[:1])
+    wide = kb("wide", dim=6)
+    wide_store, _ = add_document(database, wide, [("The cat in six dimensions.", [1, 0, 0, 0, 0, 0], {})])
+    assert texts(query(small_store, VectorStoreQueryMode.DEFAULT, embedding=unit(1, 0, 0, 0))) == [CORPUS[0][0]]
+    assert texts(query(wide_store, VectorStoreQueryMode.DEFAULT, embedding=[1, 0, 0, 0, 0, 0])) == [
+        "The cat in six dimensions."]
+
+
+def test_vector_queries_use_the_partial_hnsw_index(database, kb):
+    _indexed.discard(DIM)  # this test's transaction must create it itself
+    store, _ = add_document(database, kb(), CORPUS)
+    names = database.session.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'chunks'")).all()
+    assert f"{INDEX_PREFIX}{DIM}" in names
+    database.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    vector = f"'[{','.join(map(str, unit(1, 0, 0, 0)))}]'"
+    plan = "\n".join(database.session.scalars(sa.text(
+        f"EXPLAIN SELECT id FROM chunks WHERE knowledge_base_id = '{store.knowledge_base_id}' "
+        f"AND embedding_dim = {DIM} ORDER BY CAST(embedding AS VECTOR({DIM})) <=> CAST({vector} AS VECTOR({DIM})) "
+        f"LIMIT 3")))
+    assert f"{INDEX_PREFIX}{DIM}" in plan
+
+
+def test_plugin_indexes_are_not_migration_drift(app):
+    from privex.extensions import db
+    from privex_pgvector.store import ensure_index
+
+    with app.app_context():
+        _indexed.discard(DIM)
+        ensure_index(DIM)  # committed for real: `db check` reads the live schema
+        db.session.commit()
+        assert f"{INDEX_PREFIX}{DIM}" in db.session.scalars(sa.text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'chunks'")).all()
+        db.session.remove()
+    result = app.test_cli_runner().invoke(main, ["db", "check"], obj=ScriptInfo(create_app=lambda: app))
+    assert result.exit_code == 0, result.output
+
+
+def test_the_store_is_found_through_its_entry_point():
+    assert "pgvector" in load_plugins(allow=["pgvector"]).vector_stores
