@@ -108,8 +108,8 @@ def test_implementation_without_a_name_is_refused():
 
 def test_missing_implementation_names_what_is_installed(install):
     install("qdrantless", PROVIDER.format(name="local"))
-    plugins = load_plugins()
-    with pytest.raises(NotInstalled, match=r"LLM provider 'gpt-9' is not installed \(installed: .*local"):
+    plugins = load_plugins(allow=["qdrantless"])
+    with pytest.raises(NotInstalled, match=r"LLM provider 'gpt-9' is not installed \(installed: local\)"):
         plugins.llm_providers["gpt-9"]
     with pytest.raises(NotInstalled, match=r"vector store 'qdrant' is not installed \(installed: none\)"):
         plugins.vector_stores["qdrant"]
