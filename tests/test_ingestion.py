@@ -1,0 +1,196 @@
+"""Ingestion and retrieval through the installed plugins (parsers, chunkers, pgvector) with a small deterministic
+embedding model registered for the test, so what is checked is the pipeline, not a model."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from privex import hookimpl
+from privex.contracts import ProviderError
+from privex.models import Chunk, Document, KnowledgeBase, Organization, Workspace
+from privex.services.ingestion import TransientFailure, ingest_document, requeue_stuck
+from privex.services.retrieval import retrieve
+
+DIM = 16
+
+
+def bag_of_words(text: str) -> list[float]:
+    vector = [0.0] * DIM
+    for word in text.lower().split():
+        word = "".join(ch for ch in word if ch.isalnum())
+        if word:
+            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % DIM] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+class BagOfWords(BaseEmbedding):
+    fail_with: object = None
+
+    def _get_text_embedding(self, text):
+        if self.fail_with:
+            raise self.fail_with
+        return bag_of_words(text)
+
+    def _get_query_embedding(self, query):
+        return bag_of_words(query)
+
+    async def _aget_query_embedding(self, query):
+        return bag_of_words(query)
+
+
+class BagOfWordsModel:
+    name = "bag-of-words"
+    dimension = DIM
+    fail_with = None
+
+    def create(self, **config):
+        return BagOfWords(model_name="bag-of-words", fail_with=self.fail_with)
+
+
+MODEL = BagOfWordsModel()
+
+
+class TestEmbeddings:
+    @hookimpl
+    def privex_embedding_models(self):
+        return [MODEL]
+
+
+@pytest.fixture()
+def knowledge_base(app, database, register_plugin, tmp_path):
+    register_plugin(TestEmbeddings(), name="test-embeddings")
+    MODEL.fail_with = None
+    organization = Organization(name="Acme")
+    workspace = Workspace(name="main", organization=organization)
+    database.session.add_all([organization, workspace])
+    database.session.flush()
+    kb = KnowledgeBase(workspace_id=workspace.id, name="handbook", embedding_model="bag-of-words",
+                       embedding_dim=DIM, chunking_strategy="sentence",
+                       chunking_config={"chunk_size": 64, "chunk_overlap": 8})
+    database.session.add(kb)
+    database.session.commit()
+    return kb
+
+
+HANDBOOK = """# Handbook
+
+## Holidays
+Every employee has twenty-five days of paid holiday a year. Unused days carry over until March.
+
+## Expenses
+Submit receipts within thirty days. Travel is reimbursed at cost; meals up to forty euros a day.
+
+## Security
+Laptops must use full-disk encryption. Report a lost laptop to security within one hour.
+"""
+
+
+def add_file(database, kb, tmp_path, name, content):
+    path = tmp_path / f"{uuid.uuid4().hex}-{name}"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    document = Document(workspace_id=kb.workspace_id, knowledge_base_id=kb.id, name=name, storage_path=str(path))
+    database.session.add(document)
+    database.session.commit()
+    return document
+
+
+def chunk_rows(database, document):
+    return database.session.scalars(sa.select(Chunk).where(Chunk.document_id == document.id)
+                                    .order_by(Chunk.position)).all()
+
+
+def test_a_markdown_upload_is_indexed_with_progress_and_headings(database, knowledge_base, tmp_path):
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    assert document.status == "indexed" and document.error is None and document.indexed_at is not None
+    chunks = chunk_rows(database, document)
+    assert len(chunks) == document.chunks_total == document.chunks_done >= 3
+    assert {chunk.metadata_.get("heading") for chunk in chunks} >= {"Handbook > Holidays", "Handbook > Expenses"}
+    assert all(len(chunk.embedding) == DIM and chunk.embedding_dim == DIM for chunk in chunks)
+
+
+def test_reingesting_unchanged_content_adds_no_chunks(database, knowledge_base, tmp_path):
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    before = [chunk.id for chunk in chunk_rows(database, document)]
+    ingest_document(document.id)
+    assert [chunk.id for chunk in chunk_rows(database, document)] == before
+
+
+def test_changed_content_replaces_the_chunks(database, knowledge_base, tmp_path):
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    with open(document.storage_path, "w") as file:
+        file.write("# Handbook\n\nThe office is closed on Fridays.\n")
+    ingest_document(document.id)
+    texts = [chunk.text for chunk in chunk_rows(database, document)]
+    assert texts and all("Fridays" in text for text in texts)
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("notes.xyz", "some text", "files of type .xyz cannot be read"),
+    ("empty.txt", "   \n", "the file is empty"),
+])
+def test_unreadable_files_fail_with_the_reason(database, knowledge_base, tmp_path, name, content, reason):
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, name, content).id)
+    assert document.status == "failed" and reason in document.error
+    assert chunk_rows(database, document) == []
+
+
+def test_a_missing_plugin_fails_naming_it(database, knowledge_base, tmp_path):
+    knowledge_base.embedding_model = "text-embedding-9"
+    database.session.commit()
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    assert document.status == "failed"
+    assert "embedding model 'text-embedding-9' is not installed" in document.error
+
+
+def test_a_transient_provider_error_asks_for_a_retry_and_keeps_old_chunks(database, knowledge_base, tmp_path):
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    old = [chunk.id for chunk in chunk_rows(database, document)]
+    MODEL.fail_with = ProviderError("the embedding server timed out", status=504, transient=True)
+    with pytest.raises(TransientFailure):
+        ingest_document(document.id, force=True)
+    assert document.status == "pending" and "timed out" in document.error
+    assert [chunk.id for chunk in chunk_rows(database, document)] == old
+
+
+def test_a_permanent_provider_error_fails_the_document(database, knowledge_base, tmp_path):
+    MODEL.fail_with = ProviderError("the model does not exist", status=502, transient=False)
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    assert document.status == "failed" and "does not exist" in document.error
+
+
+def test_documents_left_processing_by_a_dead_worker_are_requeued(database, knowledge_base, tmp_path):
+    document = add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK)
+    document.status = "processing"
+    database.session.commit()
+    database.session.execute(sa.update(Document).where(Document.id == document.id).values(
+        updated_at=sa.func.now() - sa.text("interval '1 hour'")))
+    assert requeue_stuck(older_than_seconds=900) == [document.id]
+    database.session.refresh(document)
+    assert document.status == "pending"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_retrieval_returns_cited_hits_in_every_mode(database, knowledge_base, tmp_path, mode):
+    ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    hits = retrieve(knowledge_base, "how many days of paid holiday", mode=mode, top_k=3)
+    assert hits and "twenty-five days of paid holiday" in hits[0].text
+    assert hits[0].document_name == "handbook.md"
+    assert hits[0].position["heading"] == "Handbook > Holidays" and hits[0].position["chunk"] is not None
+
+
+def test_retrieval_filters_and_rejects_unknown_modes(database, knowledge_base, tmp_path):
+    first = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    ingest_document(add_file(database, knowledge_base, tmp_path, "other.md", "# Other\n\nPaid holiday rules.").id)
+    hits = retrieve(knowledge_base, "paid holiday", filters={"file_name": "other.md"}, top_k=5)
+    assert {hit.document_name for hit in hits} == {"other.md"}
+    hits = retrieve(knowledge_base, "paid holiday", filters={"document_id": str(first.id)}, top_k=5)
+    assert {hit.document_name for hit in hits} == {"handbook.md"}
+    with pytest.raises(ValueError, match="unknown retrieval mode"):
+        retrieve(knowledge_base, "x", mode="psychic")
