@@ -194,3 +194,14 @@ def test_retrieval_filters_and_rejects_unknown_modes(database, knowledge_base, t
     assert {hit.document_name for hit in hits} == {"handbook.md"}
     with pytest.raises(ValueError, match="unknown retrieval mode"):
         retrieve(knowledge_base, "x", mode="psychic")
+
+
+def test_the_default_local_model_indexes_and_answers(database, knowledge_base, tmp_path):
+    """The defaults a new knowledge base gets: all-MiniLM-L6-v2 (384 dimensions) and the sentence chunker."""
+    knowledge_base.embedding_model, knowledge_base.embedding_dim = "all-MiniLM-L6-v2", 384
+    database.session.commit()
+    document = ingest_document(add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK).id)
+    assert document.status == "indexed", document.error
+    hits = retrieve(knowledge_base, "What should I do if my laptop is stolen?", mode="vector", top_k=1)
+    assert "Report a lost laptop to security" in hits[0].text
+    assert 0.3 < hits[0].score <= 1.0
