@@ -7,8 +7,8 @@ from __future__ import annotations
 
 
 def register_blueprints(api) -> None:
-    from privex.api import auth, health, organizations, plugins, wallets, workspaces
+    from privex.api import auth, health, knowledge, organizations, plugins, wallets, workspaces
 
     for blueprint in (health.blp, plugins.blp, auth.blp, wallets.blp, organizations.blp,
-                      organizations.invitations_blp, workspaces.blp):
+                      organizations.invitations_blp, workspaces.blp, knowledge.blp, knowledge.documents_blp):
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")

@@ -5,11 +5,13 @@ Tasks are declared with ``@shared_task`` so they bind to the Celery app of the r
 
 from __future__ import annotations
 
+import importlib
+
 from celery import Celery, Task, signals
 
 from privex.embedded import celery_url
 
-TASK_MODULES = ["privex.tasks.smoke"]
+TASK_MODULES = ["privex.tasks.smoke", "privex.tasks.ingestion"]
 
 
 def init_celery(app) -> Celery:
@@ -36,6 +38,8 @@ def init_celery(app) -> Celery:
         privex_redis_url=app.config["REDIS_URL"],
     )
     celery.set_default()
+    for module in TASK_MODULES:  # registers their shared tasks on this app (web processes queue them by name)
+        importlib.import_module(module)
     return celery
 
 
@@ -47,6 +51,8 @@ def _start_heartbeat(sender, **kwargs):
 
     client = redis.Redis.from_url(sender.app.conf.privex_redis_url)
     sender.app._privex_heartbeat = start_heartbeat(client, sender.hostname)
+    # A worker that died mid-document left it `processing`: whichever worker starts next puts it back in line.
+    sender.app.send_task("privex.requeue_stuck_documents")
 
 
 @signals.worker_shutdown.connect(dispatch_uid="privex-heartbeat-stop")

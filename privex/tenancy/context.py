@@ -169,7 +169,10 @@ def current_workspace(action: str = "resources.read") -> Workspace:
 
 def scoped(model):
     """``select(model)`` limited to the caller's workspace: the only way API code reads tenant resources."""
-    return sa.select(model).where(model.workspace_id == current_workspace().id)
+    who = caller()
+    if who.workspace_id is None:
+        current_workspace()  # answers 409: no workspace selected
+    return sa.select(model).where(model.workspace_id == who.workspace_id)
 
 
 def get_scoped_or_404(model, resource_id: uuid.UUID):
@@ -212,3 +215,23 @@ def public(view_class):
     """Mark a view as open to anonymous callers (the isolation test skips it; nothing else changes)."""
     view_class.public = True
     return view_class
+
+
+class ResourceView(MethodView):
+    """A view of resources in the caller's current workspace (the context of their token or API key).
+
+    Before the body is parsed: 401 without credentials, 403 when the caller's role (or key scopes) lacks the
+    permission ``permissions`` names for the HTTP method, 404 when an id in the URL (listed in ``resources``: URL
+    argument -> model) is not a resource of this workspace. The view finds them in ``self.found``."""
+
+    permissions: dict[str, str] = {"get": "resources.read", "post": "resources.write", "put": "resources.write",
+                                   "patch": "resources.write", "delete": "resources.write"}
+    resources: dict[str, type] = {}
+
+    def dispatch_request(self, **kwargs):
+        self.workspace = current_workspace(self.permissions[request.method.lower()])
+        self.found = {}
+        for argument, model in self.resources.items():
+            if argument in kwargs:
+                self.found[argument] = get_scoped_or_404(model, kwargs[argument])
+        return super().dispatch_request(**kwargs)

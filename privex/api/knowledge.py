@@ -1,0 +1,405 @@
+"""Knowledge bases and their documents: CRUD, uploads, ingestion status, reindexing, chunks and query (hit testing).
+
+All in the caller's current workspace (``ResourceView``): another workspace's ids answer 404.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields, validate
+
+from privex.api.pagination import SelectPage
+from privex.extensions import db
+from privex.models import Chunk, Document, KnowledgeBase
+from privex.models.knowledge import DOCUMENT_STATUSES
+from privex.services import knowledge as service
+from privex.services.retrieval import MODES, retrieve
+from privex.tenancy.context import ResourceView, caller
+
+blp = Blueprint("knowledge_bases", __name__, url_prefix="/knowledge-bases", description="Knowledge bases")
+documents_blp = Blueprint("documents", __name__, url_prefix="/documents", description="Documents")
+
+
+class KnowledgeBaseSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    workspace_id = fields.UUID(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    vector_store = fields.String(load_default="pgvector", validate=validate.Length(max=64))
+    embedding_model = fields.String(load_default="all-MiniLM-L6-v2", validate=validate.Length(max=128))
+    embedding_dim = fields.Integer(dump_only=True)
+    chunking_strategy = fields.String(load_default="sentence", validate=validate.Length(max=64))
+    chunking_config = fields.Dict(load_default=dict)
+    retrieval_config = fields.Dict(load_default=dict, metadata={
+        "description": "defaults for queries: mode, top_k, threshold; `embedding` holds the model's settings"})
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class KnowledgeBaseUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    chunking_strategy = fields.String(validate=validate.Length(max=64))
+    chunking_config = fields.Dict()
+    retrieval_config = fields.Dict()
+
+
+class DocumentSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    knowledge_base_id = fields.UUID(dump_only=True)
+    name = fields.String(validate=validate.Length(min=1, max=512))
+    source_type = fields.String(dump_only=True)
+    source_url = fields.String(dump_only=True, allow_none=True)
+    mime_type = fields.String(dump_only=True, allow_none=True)
+    size_bytes = fields.Integer(dump_only=True, allow_none=True)
+    status = fields.String(dump_only=True, metadata={"description": "pending, processing, indexed or failed"})
+    error = fields.String(dump_only=True, allow_none=True, metadata={"description": "why it failed"})
+    chunks_done = fields.Integer(dump_only=True)
+    chunks_total = fields.Integer(dump_only=True)
+    progress = fields.Float(dump_only=True, metadata={"description": "0-1, chunks embedded so far"})
+    metadata = fields.Dict(attribute="metadata_", metadata={"description": "your own labels; filterable"})
+    indexed_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class DocumentUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=512))
+    metadata = fields.Dict(attribute="metadata_", metadata={"description": "your own labels; filterable"})
+
+
+class DocumentListArgs(Schema):
+    status = fields.String(validate=validate.OneOf(DOCUMENT_STATUSES))
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": "part of the name"})
+    knowledge_base_id = fields.UUID()
+
+
+class UploadSchema(Schema):
+    file = fields.Raw(metadata={"type": "string", "format": "binary"})
+    files = fields.List(fields.Raw(metadata={"type": "string", "format": "binary"}))
+
+
+class BatchUploadArgs(Schema):
+    knowledge_base_id = fields.UUID(required=True)
+
+
+class ChunkSchema(Schema):
+    id = fields.UUID()
+    position = fields.Integer()
+    text = fields.String()
+    token_count = fields.Integer(allow_none=True)
+    metadata = fields.Dict(attribute="metadata_")
+
+
+class QuerySchema(Schema):
+    query = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    mode = fields.String(load_default=None, validate=validate.OneOf(sorted(MODES)))
+    top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=50))
+    threshold = fields.Float(load_default=None, validate=validate.Range(min=0, max=1))
+    filters = fields.Dict(load_default=dict, metadata={"description": "metadata key -> value or list of values"})
+
+
+class HitSchema(Schema):
+    chunk_id = fields.String()
+    text = fields.String()
+    score = fields.Float()
+    document_id = fields.String()
+    document_name = fields.String(allow_none=True)
+    position = fields.Dict(metadata={"description": "chunk number and, when known, page, heading, rows, URL"})
+    metadata = fields.Dict()
+
+
+class QueryResultSchema(Schema):
+    mode = fields.String()
+    took_ms = fields.Float()
+    hits = fields.List(fields.Nested(HitSchema))
+
+
+class AnalyticsSchema(Schema):
+    documents = fields.Dict(metadata={"description": "count per status"})
+    chunks = fields.Integer()
+    size_bytes = fields.Integer()
+
+
+class DocumentAnalyticsSchema(Schema):
+    status = fields.String()
+    chunks = fields.Integer()
+    average_chunk_characters = fields.Integer()
+    size_bytes = fields.Integer(allow_none=True)
+
+
+class ReindexSchema(Schema):
+    queued = fields.Integer()
+
+
+def document_view(document: Document) -> Document:
+    document.progress = round(document.chunks_done / document.chunks_total, 3) if document.chunks_total else (
+        1.0 if document.status == "indexed" else 0.0)
+    return document
+
+
+class DocumentPage(SelectPage):
+    """Pages of documents, each with its progress."""
+
+    @property
+    def items(self):
+        return [document_view(document) for document in super().items]
+
+
+def uploaded_files(files) -> list:
+    storages = [f for f in files.get("files", []) or []] + ([files["file"]] if files.get("file") else [])
+    if not storages:
+        abort(422, message="send the file as multipart/form-data field `file` (or several as `files`)",
+              errors={"file": ["missing"]})
+    return storages
+
+
+@blp.route("")
+class KnowledgeBases(ResourceView):
+    @blp.response(200, KnowledgeBaseSchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self):
+        """List the workspace's knowledge bases"""
+        return sa.select(KnowledgeBase).where(KnowledgeBase.workspace_id == self.workspace.id).order_by(
+            KnowledgeBase.created_at)
+
+    @blp.arguments(KnowledgeBaseSchema)
+    @blp.response(201, KnowledgeBaseSchema)
+    def post(self, payload):
+        """Create a knowledge base (its vector store, embedding model and chunker are plugins, by name)"""
+        if db.session.scalar(sa.select(KnowledgeBase.id).where(KnowledgeBase.workspace_id == self.workspace.id,
+                                                               KnowledgeBase.name == payload["name"])):
+            abort(409, message=f"a knowledge base named {payload['name']!r} already exists in this workspace")
+        payload = service.check_plugins(payload)
+        knowledge_base = KnowledgeBase(workspace_id=self.workspace.id, created_by_id=caller().user_id, **payload)
+        db.session.add(knowledge_base)
+        db.session.commit()
+        return knowledge_base
+
+
+@blp.route("/<uuid:kb_id>")
+class KnowledgeBaseItem(ResourceView):
+    resources = {"kb_id": KnowledgeBase}
+
+    @blp.response(200, KnowledgeBaseSchema)
+    def get(self, kb_id):
+        """Get a knowledge base"""
+        return self.found["kb_id"]
+
+    @blp.arguments(KnowledgeBaseUpdateSchema)
+    @blp.response(200, KnowledgeBaseSchema)
+    def patch(self, payload, kb_id):
+        """Update a knowledge base (a new chunker applies when documents are reindexed)"""
+        knowledge_base = self.found["kb_id"]
+        if "name" in payload and payload["name"] != knowledge_base.name and db.session.scalar(
+                sa.select(KnowledgeBase.id).where(KnowledgeBase.workspace_id == self.workspace.id,
+                                                  KnowledgeBase.name == payload["name"])):
+            abort(409, message=f"a knowledge base named {payload['name']!r} already exists in this workspace")
+        for key, value in service.check_plugins(payload, current=knowledge_base).items():
+            setattr(knowledge_base, key, value)
+        db.session.commit()
+        return knowledge_base
+
+    @blp.response(204)
+    def delete(self, kb_id):
+        """Delete a knowledge base with its documents, vectors and files"""
+        service.delete_knowledge_base(self.found["kb_id"])
+
+
+@blp.route("/<uuid:kb_id>/query")
+class Query(ResourceView):
+    permissions = {"post": "resources.read"}
+    resources = {"kb_id": KnowledgeBase}
+
+    @blp.arguments(QuerySchema)
+    @blp.response(200, QueryResultSchema)
+    def post(self, payload, kb_id):
+        """Search a knowledge base (hit testing): the chunks that best answer a query, with citations"""
+        knowledge_base = self.found["kb_id"]
+        defaults = knowledge_base.retrieval_config or {}
+        mode = payload["mode"] or defaults.get("mode", "hybrid")
+        started = time.perf_counter()
+        hits = retrieve(knowledge_base, payload["query"], mode=mode, top_k=payload["top_k"] or defaults.get(
+            "top_k", 5), filters=payload["filters"], threshold=payload["threshold"] if payload[
+                "threshold"] is not None else defaults.get("threshold"))
+        return {"mode": mode, "took_ms": round((time.perf_counter() - started) * 1000, 1), "hits": hits}
+
+
+@blp.route("/<uuid:kb_id>/analytics")
+class KnowledgeBaseAnalytics(ResourceView):
+    resources = {"kb_id": KnowledgeBase}
+
+    @blp.response(200, AnalyticsSchema)
+    def get(self, kb_id):
+        """Documents per status, chunks and stored bytes"""
+        knowledge_base = self.found["kb_id"]
+        statuses = dict(db.session.execute(sa.select(Document.status, sa.func.count()).where(
+            Document.knowledge_base_id == knowledge_base.id).group_by(Document.status)).all())
+        return {"documents": {status: statuses.get(status, 0) for status in DOCUMENT_STATUSES},
+                "chunks": db.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
+                    Chunk.knowledge_base_id == knowledge_base.id)),
+                "size_bytes": db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Document.size_bytes), 0))
+                                                .where(Document.knowledge_base_id == knowledge_base.id))}
+
+
+@blp.route("/<uuid:kb_id>/documents")
+class KnowledgeBaseDocuments(ResourceView):
+    resources = {"kb_id": KnowledgeBase}
+
+    @blp.arguments(DocumentListArgs, location="query")
+    @blp.response(200, DocumentSchema(many=True))
+    @blp.paginate(DocumentPage)
+    def get(self, args, kb_id):
+        """List a knowledge base's documents (filter by status or name)"""
+        return document_query(self.workspace.id, {**args, "knowledge_base_id": kb_id})
+
+
+@blp.route("/<uuid:kb_id>/documents/upload")
+class Upload(ResourceView):
+    resources = {"kb_id": KnowledgeBase}
+
+    @blp.arguments(UploadSchema, location="files")
+    @blp.response(202, DocumentSchema(many=True))
+    @blp.alt_response(413, description="Larger than PRIVEX_MAX_UPLOAD_MB")
+    @blp.alt_response(415, description="A file type no installed parser reads")
+    def post(self, files, kb_id):
+        """Upload files; each becomes a pending document and is indexed in the background"""
+        knowledge_base = self.found["kb_id"]
+        documents = [service.add_upload(knowledge_base, storage) for storage in uploaded_files(files)]
+        db.session.commit()
+        service.queue_ingestion(documents)
+        return [document_view(document) for document in documents]
+
+
+@blp.route("/<uuid:kb_id>/documents/<uuid:doc_id>")
+class KnowledgeBaseDocument(ResourceView):
+    resources = {"kb_id": KnowledgeBase, "doc_id": Document}
+
+    @blp.response(204)
+    def delete(self, kb_id, doc_id):
+        """Delete a document with its vectors"""
+        document = self.found["doc_id"]
+        if document.knowledge_base_id != kb_id:
+            abort(404, message="Document not found.")
+        service.delete_documents(self.found["kb_id"], [document])
+
+
+@blp.route("/<uuid:kb_id>/reindex")
+class ReindexKnowledgeBase(ResourceView):
+    resources = {"kb_id": KnowledgeBase}
+
+    @blp.response(202, ReindexSchema)
+    def post(self, kb_id):
+        """Rebuild every document's chunks (after changing the chunker); old chunks serve until each is done"""
+        documents = db.session.scalars(sa.select(Document).where(Document.knowledge_base_id == kb_id)).all()
+        for document in documents:
+            document.status = "pending"
+        db.session.commit()
+        service.queue_ingestion(documents, force=True)
+        return {"queued": len(documents)}
+
+
+def document_query(workspace_id, args: dict):
+    statement = sa.select(Document).where(Document.workspace_id == workspace_id)
+    if args.get("knowledge_base_id"):
+        statement = statement.where(Document.knowledge_base_id == args["knowledge_base_id"])
+    if args.get("status"):
+        statement = statement.where(Document.status == args["status"])
+    if args.get("q"):
+        statement = statement.where(Document.name.ilike(f"%{args['q']}%"))
+    return statement.order_by(Document.created_at.desc(), Document.id)
+
+
+@documents_blp.route("")
+class Documents(ResourceView):
+    @documents_blp.arguments(DocumentListArgs, location="query")
+    @documents_blp.response(200, DocumentSchema(many=True))
+    @documents_blp.paginate(DocumentPage)
+    def get(self, args):
+        """List documents of the workspace (filter by knowledge base, status or name)"""
+        return document_query(self.workspace.id, args)
+
+
+@documents_blp.route("/batch-upload")
+class BatchUpload(ResourceView):
+    @documents_blp.arguments(BatchUploadArgs, location="query")
+    @documents_blp.arguments(UploadSchema, location="files")
+    @documents_blp.response(202, DocumentSchema(many=True))
+    def post(self, form, files):
+        """Upload several files into one knowledge base (`?knowledge_base_id=...`)"""
+        knowledge_base = db.session.scalar(sa.select(KnowledgeBase).where(
+            KnowledgeBase.workspace_id == self.workspace.id, KnowledgeBase.id == form["knowledge_base_id"]))
+        if knowledge_base is None:
+            abort(404, message="KnowledgeBase not found")
+        documents = [service.add_upload(knowledge_base, storage) for storage in uploaded_files(files)]
+        db.session.commit()
+        service.queue_ingestion(documents)
+        return [document_view(document) for document in documents]
+
+
+@documents_blp.route("/<uuid:doc_id>")
+class DocumentItem(ResourceView):
+    resources = {"doc_id": Document}
+
+    @documents_blp.response(200, DocumentSchema)
+    def get(self, doc_id):
+        """Get a document with its ingestion status and progress"""
+        return document_view(self.found["doc_id"])
+
+    @documents_blp.arguments(DocumentUpdateSchema)
+    @documents_blp.response(200, DocumentSchema)
+    def patch(self, payload, doc_id):
+        """Rename a document or change its labels"""
+        document = self.found["doc_id"]
+        for key, value in payload.items():
+            setattr(document, key, value)
+        db.session.commit()
+        return document_view(document)
+
+    @documents_blp.response(204)
+    def delete(self, doc_id):
+        """Delete a document with its vectors"""
+        document = self.found["doc_id"]
+        service.delete_documents(db.session.get(KnowledgeBase, document.knowledge_base_id), [document])
+
+
+@documents_blp.route("/<uuid:doc_id>/reindex")
+class ReindexDocument(ResourceView):
+    resources = {"doc_id": Document}
+
+    @documents_blp.response(202, DocumentSchema)
+    def post(self, doc_id):
+        """Rebuild a document's chunks; the old ones serve until the new ones are complete"""
+        document = self.found["doc_id"]
+        document.status = "pending"
+        db.session.commit()
+        service.queue_ingestion([document], force=True)
+        return document_view(document)
+
+
+@documents_blp.route("/<uuid:doc_id>/chunks")
+class DocumentChunks(ResourceView):
+    resources = {"doc_id": Document}
+
+    @documents_blp.response(200, ChunkSchema(many=True))
+    @documents_blp.paginate(SelectPage)
+    def get(self, doc_id):
+        """A document's chunks in order"""
+        return sa.select(Chunk).where(Chunk.document_id == doc_id).order_by(Chunk.position)
+
+
+@documents_blp.route("/<uuid:doc_id>/analytics")
+class DocumentAnalytics(ResourceView):
+    resources = {"doc_id": Document}
+
+    @documents_blp.response(200, DocumentAnalyticsSchema)
+    def get(self, doc_id):
+        """Chunks, their average length and the stored size of a document"""
+        document = self.found["doc_id"]
+        count, average = db.session.execute(sa.select(sa.func.count(), sa.func.avg(sa.func.length(Chunk.text)))
+                                            .where(Chunk.document_id == document.id)).one()
+        return {"status": document.status, "chunks": count, "average_chunk_characters": round(average or 0),
+                "size_bytes": document.size_bytes}
