@@ -48,6 +48,44 @@ def plugins_command(as_json: bool):
             click.echo(f"    hooks: {', '.join(plugin['hooks'])}")
 
 
+@main.command("eval")
+@click.option("--kb", "knowledge_base_id", required=True, help="Id of the knowledge base to search.")
+@click.option("--questions", "questions_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSONL file of labelled questions (see privex.services.evaluation).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_appcontext
+def eval_command(knowledge_base_id: str, questions_path: str, as_json: bool):
+    """Measure retrieval quality on labelled questions: recall@5, MRR@10 and nDCG@10 for each retrieval mode."""
+    import uuid
+
+    from privex.extensions import db
+    from privex.models import KnowledgeBase
+    from privex.plugins import NotInstalled
+    from privex.services.evaluation import evaluate, load_questions
+
+    try:
+        knowledge_base = db.session.get(KnowledgeBase, uuid.UUID(knowledge_base_id))
+    except ValueError:
+        knowledge_base = None
+    if knowledge_base is None:
+        raise click.ClickException(f"knowledge base {knowledge_base_id} not found")
+    try:
+        questions = load_questions(questions_path)
+    except ValueError as error:
+        raise click.ClickException(f"{questions_path}: {error}") from error
+    try:
+        results = evaluate(knowledge_base, questions)
+    except NotInstalled as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    click.echo(f"{'mode':<8}  {'recall@5':>8}  {'MRR@10':>8}  {'nDCG@10':>8}  {'questions':>9}")
+    for mode, scores in results.items():
+        click.echo(f"{mode:<8}  {scores['recall@5']:>8.3f}  {scores['mrr@10']:>8.3f}  {scores['ndcg@10']:>8.3f}  "
+                   f"{scores['questions']:>9}")
+
+
 @main.command("create-admin")
 @click.argument("email")
 @click.option("--password", help="Password for a new account (else PRIVEX_ADMIN_PASSWORD, else a prompt).")
