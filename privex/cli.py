@@ -1,4 +1,4 @@
-"""The ``privex`` command: ``serve``, ``worker``, ``db`` (Flask-Migrate), ``plugins``, ``create-admin``.
+"""The ``privex`` command: ``serve``, ``worker``, ``db`` (Flask-Migrate), ``plugins``, ``create-admin``, ``eval``.
 
 It is a Flask CLI group around ``create_app``, so every Flask and Flask-Migrate command works too
 (``privex db upgrade|downgrade|check|history``, ``privex routes``, ``privex shell``).
