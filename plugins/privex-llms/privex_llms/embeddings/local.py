@@ -13,14 +13,14 @@ pool does not survive ``fork``. A child of such a process therefore runs PyTorch
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.base.embeddings.base import Embedding
 
 from privex_llms.embeddings.embedding_model import EmbeddingModel, setting
+from privex_llms.embeddings.threaded import ThreadedEmbedding
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -78,7 +78,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class MiniLMEmbedding(BaseEmbedding):
+class MiniLMEmbedding(ThreadedEmbedding):
     """LlamaIndex embedding over the shared all-MiniLM-L6-v2. ``batch_size`` is both LlamaIndex's batch and the
     model's forward-pass batch."""
 
@@ -109,16 +109,6 @@ class MiniLMEmbedding(BaseEmbedding):
     def _get_query_embedding(self, query: str) -> Embedding:
         # all-MiniLM-L6-v2 is symmetric: queries take no instruction prefix.
         return embed([query], batch_size=self.embed_batch_size)[0]
-
-    # The async variants run the sync ones in a worker thread so an event loop is not blocked for the forward pass.
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return await asyncio.to_thread(self._get_text_embedding, text)
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await asyncio.to_thread(self._get_query_embedding, query)
 
 
 MODEL = EmbeddingModel(

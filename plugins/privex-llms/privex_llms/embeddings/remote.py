@@ -7,21 +7,21 @@ A subclass says how to ask (``_request``) and where the vectors are in the answe
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.base.embeddings.base import Embedding
 from pydantic import Field, PrivateAttr
 
 from privex.contracts import ProviderError
 from privex_llms.embeddings.embedding_model import setting
+from privex_llms.embeddings.threaded import ThreadedEmbedding
 from privex_llms.provider_client import ProviderClient
 
 
-class RemoteEmbedding(BaseEmbedding):
+class RemoteEmbedding(ThreadedEmbedding):
     """An embedding model behind an HTTP API. ``dimension``, when set, is asked for (where the API can) and every
     vector is checked against it; ``api_key`` is sent as ``Authorization: Bearer`` and never serialised."""
 
@@ -91,16 +91,6 @@ class RemoteEmbedding(BaseEmbedding):
 
     def _get_query_embedding(self, query: str) -> Embedding:
         return self._get_text_embeddings([query])[0]
-
-    # Async variants run the sync ones in a worker thread: one retry and error path, and no blocked event loop.
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return await asyncio.to_thread(self._get_text_embedding, text)
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await asyncio.to_thread(self._get_query_embedding, query)
 
 
 def remote_settings(*, base_url: str, model: str, batch_size: int, api_key: str) -> dict[str, dict[str, Any]]:
