@@ -35,6 +35,7 @@ RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.): 1 / (60 +
 MIN_CANDIDATES = 40  # each side of a hybrid query contributes at least this many candidates
 INDEX_PREFIX = "plg_pgvector_hnsw_"  # plugin-owned objects start with plg_, which migrations leave alone
 KEYWORD_MODES = {VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE}
+ADD_BATCH = 1000  # rows per INSERT (11 parameters each)
 _indexed: set[int] = set()
 
 
@@ -43,6 +44,10 @@ def ensure_index(dimension: int) -> None:
     dimension = _dimension(dimension)
     if dimension in _indexed:
         return
+    # Two first documents indexed at once would both create it, and one would fail on the catalog's unique key:
+    # the second waits here until the first commits, then finds the index there.
+    db.session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('privex_pgvector_hnsw'), :dimension)"),
+                       {"dimension": dimension})
     db.session.execute(sa.text(
         f"CREATE INDEX IF NOT EXISTS {INDEX_PREFIX}{dimension} ON chunks "
         f"USING hnsw ((embedding::vector({dimension})) vector_cosine_ops) WHERE embedding_dim = {dimension}"))
@@ -108,9 +113,11 @@ class PGVectorStore(BasePydanticVectorStore):
                 "embedding": embedding, "embedding_dim": self.embedding_dim,
                 "token_count": metadata.pop("token_count", None),
             })
-        if rows:
-            table = Chunk.__table__
-            statement = insert(table).values(rows)
+        table = Chunk.__table__
+        # One statement per batch: PostgreSQL takes at most 65,535 parameters per statement, so one INSERT of every
+        # row failed for a document of more than ~5,900 chunks (a PDF of about 10 MB of text, default chunking).
+        for start in range(0, len(rows), ADD_BATCH):
+            statement = insert(table).values(rows[start:start + ADD_BATCH])
             replaced = {name: statement.excluded[name] for name in
                         ("text", "content_hash", "metadata", "embedding", "embedding_dim", "position",
                          "token_count")}
@@ -191,11 +198,13 @@ class PGVectorStore(BasePydanticVectorStore):
         return sa.cast(Chunk.embedding, vector).cosine_distance(sa.cast(
             sa.bindparam("query_embedding", query.query_embedding, type_=vector), vector))
 
-    def _run(self, statement, query: VectorStoreQuery):
-        candidates = self._candidates(query)
-        # Filtered HNSW: keep walking the graph until enough rows pass the knowledge-base filter (pgvector 0.8).
-        db.session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        db.session.execute(sa.text(f"SET LOCAL hnsw.ef_search = {min(1000, max(40, candidates))}"))
+    def _run(self, statement, query: VectorStoreQuery, *, hnsw: bool = True):
+        if hnsw:
+            # Filtered HNSW: keep walking the graph until enough rows pass the knowledge-base filter (pgvector 0.8).
+            # Both settings in one statement, for the transaction (like SET LOCAL): one round trip, not two.
+            db.session.execute(sa.text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                                       "set_config('hnsw.ef_search', :ef_search, true)"),
+                               {"ef_search": str(min(1000, max(40, self._candidates(query))))})
         return db.session.execute(statement).all()
 
     @staticmethod
@@ -223,7 +232,7 @@ class PGVectorStore(BasePydanticVectorStore):
         if threshold is not None and query.query_embedding is not None:
             statement = statement.where(Chunk.embedding_dim == self.embedding_dim,
                                         1 - self._distance(query) >= threshold)
-        return self._run(statement, query)
+        return self._run(statement, query, hnsw=False)  # full text only: the HNSW index is not used
 
     def _hybrid(self, query: VectorStoreQuery, threshold):
         candidates = self._candidates(query)
@@ -238,15 +247,17 @@ class PGVectorStore(BasePydanticVectorStore):
         matching = (sa.select(Chunk.id, rank.label("text_rank"))
                     .where(*conditions, Chunk.text_search.op("@@")(words))
                     .order_by(rank.desc(), Chunk.id).limit(candidates).subquery("matching"))
-        keyword_hits = sa.select(matching.c.id, sa.func.row_number().over(
-            order_by=(matching.c.text_rank.desc(), matching.c.id)).label("rank"))
+        # Chunks the text ranking cannot tell apart share a rank (rank(), not row_number()), so an arbitrary order
+        # among them does not decide the fused result; the query's meaning then does.
+        keyword_hits = sa.select(matching.c.id, sa.func.rank().over(
+            order_by=matching.c.text_rank.desc()).label("rank"))
         hits = sa.union_all(vector_hits, keyword_hits).subquery("hits")
         fused = (sa.select(hits.c.id, sa.func.sum(1.0 / (RRF_K + hits.c.rank)).label("score"))
                  .group_by(hits.c.id).subquery("fused"))
         statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
                                Chunk.position, fused.c.score)
                      .join(fused, fused.c.id == Chunk.id)
-                     .order_by(fused.c.score.desc(), Chunk.id).limit(query.similarity_top_k))
+                     .order_by(fused.c.score.desc(), distance, Chunk.id).limit(query.similarity_top_k))
         if threshold is not None:
             statement = statement.where(1 - self._distance(query) >= threshold)
         return self._run(statement, query)

@@ -176,6 +176,16 @@ def test_adding_the_same_node_again_replaces_it(database, kb):
         "The dog sat instead."]
 
 
+def test_a_document_of_more_chunks_than_one_statement_takes_is_stored_whole(database, kb):
+    # 11 parameters per row: one INSERT of 6,000 rows would pass PostgreSQL's limit of 65,535.
+    knowledge_base = kb()
+    store, document = add_document(database, knowledge_base,
+                                   [(f"chunk {i}", unit(1, 0, 0, 0), {}) for i in range(6000)])
+    positions = database.session.scalars(sa.select(Chunk.position).where(Chunk.document_id == document.id)
+                                         .order_by(Chunk.position)).all()
+    assert positions == list(range(6000))
+
+
 def test_wrong_sized_embeddings_and_orphan_nodes_are_refused(database, kb):
     knowledge_base = kb()
     store = PGVector().create(knowledge_base, DIM)
@@ -209,6 +219,13 @@ def test_vector_queries_use_the_partial_hnsw_index(database, kb):
         f"AND embedding_dim = {DIM} ORDER BY CAST(embedding AS VECTOR({DIM})) <=> CAST({vector} AS VECTOR({DIM})) "
         f"LIMIT 3")))
     assert f"{INDEX_PREFIX}{DIM}" in plan
+
+
+def test_vector_queries_set_the_filtered_hnsw_scan_for_their_transaction(database, kb):
+    store, _ = add_document(database, kb(), CORPUS)
+    query(store, VectorStoreQueryMode.HYBRID, text="invoice", embedding=unit(1, 0, 0, 0), top_k=30)
+    assert database.session.execute(sa.text("SHOW hnsw.iterative_scan")).scalar() == "relaxed_order"
+    assert database.session.execute(sa.text("SHOW hnsw.ef_search")).scalar() == "120"  # 4 candidates per hit
 
 
 def test_plugin_indexes_are_not_migration_drift(app):
