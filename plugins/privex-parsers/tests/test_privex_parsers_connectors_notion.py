@@ -235,6 +235,17 @@ def test_a_private_api_base_is_refused():
         Notion().fetch({"page_ids": [PAGE], "api_base": "http://169.254.169.254"}, {"token": TOKEN})
 
 
+def test_a_private_api_base_is_read_when_allowed(notion_api):
+    # The system resolver: the local server really is on a loopback address.
+    with pytest.raises(SourceError, match="^refusing to connect to (localhost|127.0.0.1): it resolves to a private"):
+        Notion().fetch({"page_ids": [PAGE], "api_base": notion_api}, {"token": TOKEN})
+    pages = list(Notion().fetch({"page_ids": [PAGE], "api_base": notion_api, "allow_private": True},
+                                {"token": TOKEN}))
+    assert [page.metadata["title"] for page in pages] == ["Guide"]
+    with pytest.raises(SourceError, match="^allow_private must be true or false$"):
+        Notion().fetch({"page_ids": [PAGE], "api_base": notion_api, "allow_private": "yes"}, {"token": TOKEN})
+
+
 @pytest.mark.parametrize("credential", [None, {}, {"token": ""}, {"token": None}])
 def test_a_token_is_required(credential):
     with pytest.raises(SourceError, match=r"^a Notion credential \(integration token\) is required$"):

@@ -214,7 +214,7 @@ def test_start_page_on_loopback_is_refused_without_allow_private(httpserver, sit
     loopback = site.replace("localhost", "127.0.0.1")
 
     with pytest.raises(SourceError) as refused:
-        list(WebCrawler().fetch({"url": loopback}, None))
+        WebCrawler().fetch({"url": loopback}, None)  # refused when called, before anything is read
 
     assert str(refused.value) == "refusing to crawl 127.0.0.1: it resolves to a private or loopback address"
     assert refused.value.transient is False

@@ -55,6 +55,11 @@ class GoogleDocs:
                 "type": "string", "format": "uri", "default": DEFAULT_API_BASE, "title": "API address",
                 "description": "The Google Docs API's address; change it only to go through a proxy.",
             },
+            "allow_private": {
+                "type": "boolean", "default": False, "title": "Allow a private API address",
+                "description": "Allow an API address on a private network or on this machine (a proxy there). "
+                               "Off by default, so that the address cannot make the server reach internal services.",
+            },
         },
     }
 
@@ -76,7 +81,8 @@ class GoogleDocs:
         document_ids = list(dict.fromkeys(document_id(value) for value in values))
         if not document_ids:
             raise SourceError("give at least one Google Docs document (document_ids)")
-        base = checked_api_base(config.get("api_base"), DEFAULT_API_BASE, self._resolver, service="Google Docs")
+        base = checked_api_base(config.get("api_base"), DEFAULT_API_BASE, self._resolver, service="Google Docs",
+                                allow_private=config.get("allow_private", False))
         return self._documents(base, token.strip(), document_ids)
 
     def _documents(self, base: str, token: str, document_ids: list[str]) -> Iterator[Document]:

@@ -56,12 +56,16 @@ def refuse_private_host(host: str, port: int, resolver: Resolver, *, action: str
             raise SourceError(f"refusing to {action} {host}: it resolves to a private or loopback address")
 
 
-def checked_api_base(value: object, default: str, resolver: Resolver, *, service: str) -> str:
-    """The ``api_base`` setting of an API connector: an http(s) URL without a trailing slash, whose host is public.
+def checked_api_base(value: object, default: str, resolver: Resolver, *, service: str,
+                     allow_private: object = False) -> str:
+    """The ``api_base`` setting of an API connector: an http(s) URL without a trailing slash, whose host is public
+    unless ``allow_private`` is true (a proxy or a stand-in on the operator's own network).
 
     Tenants can set it, so it gets the same guard as a crawl; otherwise it would point the server (and the stored
     token) at an internal address.
     """
+    if not isinstance(allow_private, bool):
+        raise SourceError("allow_private must be true or false")
     base = default if value in (None, "") else value
     if not isinstance(base, str):
         raise SourceError(f"api_base must be the URL of the {service} API")
@@ -72,5 +76,6 @@ def checked_api_base(value: object, default: str, resolver: Resolver, *, service
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:
         raise SourceError(f"api_base has an invalid port: {base!r}") from error
-    refuse_private_host(parts.hostname, port, resolver, action="connect to")
+    if not allow_private:
+        refuse_private_host(parts.hostname, port, resolver, action="connect to")
     return base.strip().rstrip("/")

@@ -67,6 +67,11 @@ class Notion:
                 "type": "string", "format": "uri", "default": DEFAULT_API_BASE, "title": "API address",
                 "description": "The Notion API's address; change it only to go through a proxy.",
             },
+            "allow_private": {
+                "type": "boolean", "default": False, "title": "Allow a private API address",
+                "description": "Allow an API address on a private network or on this machine (a proxy there). "
+                               "Off by default, so that the address cannot make the server reach internal services.",
+            },
         },
     }
 
@@ -89,7 +94,8 @@ class Notion:
         database = notion_id(database, "database") if database else None
         if not pages and not database:
             raise SourceError("give at least one Notion page (page_ids) or a database (database_id)")
-        base = checked_api_base(config.get("api_base"), DEFAULT_API_BASE, self._resolver, service="Notion")
+        base = checked_api_base(config.get("api_base"), DEFAULT_API_BASE, self._resolver, service="Notion",
+                                allow_private=config.get("allow_private", False))
         return self._documents(base, token.strip(), pages, database)
 
     def _documents(self, base: str, token: str, page_ids: list[str], database: str | None) -> Iterator[Document]:

@@ -74,8 +74,12 @@ class WebCrawler:
         self._max_page_bytes = max_page_bytes
 
     def fetch(self, config: Mapping, credential: Mapping | None = None) -> Iterator[Document]:
-        """Crawl the site ``config`` names; settings are checked now, pages are fetched as the iterator is read."""
+        """Crawl the site ``config`` names; settings (and the start page's address) are checked now, pages are
+        fetched as the iterator is read."""
         settings = CrawlSettings.from_config(config)
+        if not settings.allow_private:
+            _scheme, host, port = origin(settings.url)
+            refuse_private_host(host, port, self._resolver)
         return self._documents(settings)
 
     def _documents(self, settings: CrawlSettings) -> Iterator[Document]:
