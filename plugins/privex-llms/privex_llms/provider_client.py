@@ -1,28 +1,32 @@
 """How this plugin talks to a remote model server: JSON over HTTP with timeouts, retries and errors the core
 understands.
 
-:class:`ProviderClient` posts a JSON body and returns the decoded answer. Rate limits (429), server errors (5xx)
+:class:`ProviderClient` posts a JSON body and either returns the decoded answer (``post_json``) or yields what a
+decoder makes of a streamed answer, line by line, as it arrives (``stream``). Rate limits (429), server errors (5xx)
 and connection failures are retried with exponential backoff, honouring ``Retry-After`` up to
-``MAX_RETRY_AFTER`` seconds; everything else that goes wrong becomes a :class:`privex.contracts.ProviderError`:
+``MAX_RETRY_AFTER`` seconds — for a stream, only until its first item has been yielded, since a second request
+would repeat what the caller already has. Everything else that goes wrong becomes a
+:class:`privex.contracts.ProviderError`:
 
-- no answer within the timeout: status 504, transient (not retried here: the caller's task may retry later);
-- 429 / 5xx / unreachable after the last attempt: 502, transient;
+- no connection or answer within the timeouts: status 504, transient (not retried here: the caller may retry later);
+- 429 / 5xx / unreachable after the last attempt, or a stream broken off midway: 502, transient;
 - any other non-2xx (401 bad key, 404 unknown model, 400 bad input): 502, not transient, with the provider's own
-  error message;
+  error message (and, for 401 / 403, what to do about the API key);
 - a body that is not JSON: 502, not transient.
 
-What the JSON must contain is the caller's business (each provider module checks its own answers). Shared by the
-embedding models and, later, the chat providers of this distribution.
+What the JSON must contain is the caller's business (each provider module checks its own answers and stream lines).
+Shared by the embedding models and the chat providers of this distribution.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -32,6 +36,8 @@ ATTEMPTS = 3
 BACKOFF = 0.5  # seconds before the second attempt; doubled before each later one
 MAX_RETRY_AFTER = 10.0  # a server asking for a longer pause gets this much: a knowledge base upload should not stall
 ERROR_EXCERPT = 300  # characters of a provider's error body quoted in messages
+
+T = TypeVar("T")
 
 
 def retryable(status: int) -> bool:
@@ -74,26 +80,54 @@ def provider_message(response: httpx.Response) -> str:
     return text[:ERROR_EXCERPT] if text else "no error message"
 
 
+def rejection(where: str, response: httpx.Response, *, keyed: bool) -> str:
+    """What to tell the user about a non-2xx answer: the status, the provider's own words and, when the API key is
+    at fault, what to do about it. ``keyed`` says whether a key was sent."""
+    status = f"{response.status_code} {response.reason_phrase}".strip()
+    message = f"{where} answered {status}: {provider_message(response)}"
+    if response.status_code == 401:
+        message += (" (the API key was refused: check api_key)" if keyed
+                    else " (the server wants an API key: set api_key)")
+    elif response.status_code == 403:
+        message += " (access denied: check that api_key may use this model)"
+    return message
+
+
 def _public(url: httpx.URL) -> str:
     """The URL as messages may show it: no user name or password in it."""
     return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
 
 
+_tls_context: ssl.SSLContext | None = None
+
+
+def _tls() -> ssl.SSLContext:
+    """The TLS settings every client of this process shares (the system's defaults with certifi's CA bundle, as
+    httpx makes them). Making them reads the whole CA bundle, about 20 ms of CPU: more than the rest of a call to a
+    local model, so it is done once per process, not per call."""
+    global _tls_context
+    if _tls_context is None:
+        _tls_context = httpx.create_ssl_context()  # two threads racing make two equal contexts: harmless
+    return _tls_context
+
+
 class ProviderClient:
     """One remote provider endpoint (``base_url``) spoken to with JSON. ``provider`` names it in error messages.
 
-    ``sleep`` is how the client waits between attempts; tests pass a recorder instead of ``time.sleep``.
-    Each call opens its own connection and closes it before returning: a call carries a whole batch (LlamaIndex
-    asks for one batch per call), so a handshake per call costs little, and no pooled socket is left for the garbage
-    collector or shared with a forked child.
+    ``timeout`` is how long to wait for each read (the answer, or the next part of a stream) and ``connect_timeout``
+    for the connection (``timeout`` when not given). ``sleep`` is how the client waits between attempts; tests pass
+    a recorder instead of ``time.sleep``. Each call opens its own connection and closes it before returning: a call
+    carries a whole batch or a whole answer, so a handshake per call costs little, and no pooled socket is left for
+    the garbage collector or shared with a forked child.
     """
 
-    def __init__(self, provider: str, base_url: str, *, timeout: float, headers: dict[str, str] | None = None,
-                 attempts: int = ATTEMPTS, backoff: float = BACKOFF, max_retry_after: float = MAX_RETRY_AFTER,
-                 sleep: Callable[[float], Any] = time.sleep):
+    def __init__(self, provider: str, base_url: str, *, timeout: float, connect_timeout: float | None = None,
+                 headers: dict[str, str] | None = None, attempts: int = ATTEMPTS, backoff: float = BACKOFF,
+                 max_retry_after: float = MAX_RETRY_AFTER, sleep: Callable[[float], Any] = time.sleep):
         self.provider = provider
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self.timeout = timeout
+        self.connect_timeout = connect_timeout if connect_timeout is not None else timeout
         self.headers = {"Accept": "application/json", **(headers or {})}
         self.attempts = attempts
         self.backoff = backoff
@@ -102,8 +136,25 @@ class ProviderClient:
 
     def post_json(self, path: str, body: dict[str, Any]) -> Any:
         """POST ``body`` to ``base_url/path`` and return the decoded JSON answer, or raise ProviderError."""
-        with httpx.Client(timeout=httpx.Timeout(self.timeout), headers=self.headers) as http:
+        with self._http() as http:
             return self._post_json(http, self.base_url.join(path.lstrip("/")), body)
+
+    @property
+    def keyed(self) -> bool:
+        return "Authorization" in self.headers
+
+    def _http(self) -> httpx.Client:
+        return httpx.Client(timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout), headers=self.headers,
+                            verify=_tls())
+
+    def _timed_out(self, where: str, error: httpx.TimeoutException, *, streaming: bool = False) -> ProviderError:
+        if isinstance(error, httpx.ConnectTimeout):
+            message = f"{where} did not accept a connection within {self.connect_timeout:g} s"
+        elif streaming:
+            message = f"{where} stopped in the middle of its answer: nothing more within {self.timeout:g} s"
+        else:
+            message = f"{where} did not answer within {self.timeout:g} s"
+        return ProviderError(message, status=504, transient=True)
 
     def _post_json(self, http: httpx.Client, url: httpx.URL, body: dict[str, Any]) -> Any:
         where = f"{self.provider} at {_public(url)}"
@@ -113,8 +164,7 @@ class ProviderClient:
             try:
                 response = http.post(url, json=body)
             except httpx.TimeoutException as error:
-                raise ProviderError(f"{where} did not answer within {self.timeout:g} s", status=504,
-                                    transient=True) from error
+                raise self._timed_out(where, error) from error
             except httpx.TransportError as error:
                 failure, cause = f"{where} could not be reached: {error or type(error).__name__}", error
             else:
@@ -125,8 +175,7 @@ class ProviderClient:
                         excerpt = response.text.strip()[:ERROR_EXCERPT] or "an empty body"
                         raise ProviderError(f"{where} answered with something that is not JSON: {excerpt}",
                                             status=502) from error
-                status = f"{response.status_code} {response.reason_phrase}".strip()
-                failure, cause = f"{where} answered {status}: {provider_message(response)}", None
+                failure, cause = rejection(where, response, keyed=self.keyed), None
                 if not retryable(response.status_code):
                     raise ProviderError(failure, status=502, transient=False)
                 asked = retry_after(response)
@@ -134,5 +183,50 @@ class ProviderClient:
                     delay = asked
             if attempt < self.attempts:
                 self.sleep(min(delay, self.max_retry_after))
+        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        raise ProviderError(failure + tries, status=502, transient=True) from cause
+
+    def stream(self, path: str, body: dict[str, Any], decode: Callable[[Iterator[str]], Iterator[T]]) -> Iterator[T]:
+        """POST ``body`` to ``base_url/path`` and yield, as the answer arrives, what ``decode`` makes of its lines
+        (text, without line endings); ProviderError when it fails.
+
+        Until ``decode`` has yielded its first item, a failure worth retrying (429, 5xx, the connection refused or
+        dropped) is retried as in ``post_json``: a new request read by a fresh ``decode``. After it, every failure
+        raises at once: the caller already has what was yielded, and a second answer would repeat it. ``decode``
+        raises ProviderError itself for a line it cannot read, which is never retried.
+        """
+        url = self.base_url.join(path.lstrip("/"))
+        where = f"{self.provider} at {_public(url)}"
+        failure, cause = "", None  # the last retryable failure
+        with self._http() as http:
+            for attempt in range(1, self.attempts + 1):
+                delay = self.backoff * 2 ** (attempt - 1)
+                started = False
+                try:
+                    with http.stream("POST", url, json=body) as response:
+                        if response.is_success:
+                            for item in decode(response.iter_lines()):
+                                started = True
+                                yield item
+                            return
+                        response.read()
+                        failure, cause = rejection(where, response, keyed=self.keyed), None
+                        if not retryable(response.status_code):
+                            raise ProviderError(failure, status=502, transient=False)
+                        asked = retry_after(response)
+                        if asked is not None:
+                            delay = asked
+                except httpx.TimeoutException as error:
+                    raise self._timed_out(where, error, streaming=started) from error
+                except httpx.TransportError as error:
+                    reason = str(error) or type(error).__name__
+                    if started:
+                        raise ProviderError(f"{where} broke off its answer: {reason}", status=502,
+                                            transient=True) from error
+                    failure, cause = f"{where} could not be reached: {reason}", error
+                except httpx.HTTPError as error:  # e.g. a body that does not decode as its Content-Encoding says
+                    raise ProviderError(f"{where} sent an answer that cannot be read: {error}", status=502) from error
+                if attempt < self.attempts:
+                    self.sleep(min(delay, self.max_retry_after))
         tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
         raise ProviderError(failure + tries, status=502, transient=True) from cause

@@ -81,6 +81,46 @@ def test_a_batch_of_100_texts_matches_one_at_a_time():
     assert local.embed([]) == []
 
 
+def test_concurrent_queries_share_forward_passes_and_each_gets_its_own_vector(monkeypatch):
+    questions = [f"How many days of holiday does person {i} get in year {2000 + i}?" for i in range(24)]
+    expected = local.embed(questions)
+    model = local.shared_model()
+    passes, real_encode = [], model.encode
+
+    def slow_encode(texts, **kwargs):  # a slower model, so that questions arrive while one is running
+        passes.append(len(texts))
+        time.sleep(0.05)
+        return real_encode(texts, **kwargs)
+
+    monkeypatch.setattr(model, "encode", slow_encode)
+    embedding = MODEL.create()
+    results: dict[int, list[float]] = {}
+
+    def ask(i):
+        results[i] = embedding.get_query_embedding(questions[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(questions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results) == list(range(len(questions)))
+    for i, question in enumerate(questions):
+        assert np.allclose(results[i], expected[i], atol=1e-4), question
+    assert sum(passes) == len(questions) and len(passes) < len(questions) / 2  # batched, each question once
+
+
+def test_a_failing_pass_fails_every_query_in_it(monkeypatch):
+    model = local.shared_model()
+
+    def broken(texts, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(model, "encode", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        MODEL.create().get_query_embedding("anything")
+
+
 def test_async_variants_give_the_sync_vectors():
     embedding = MODEL.create()
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import Embedding
 
-from privex_llms.embeddings.embedding_model import EmbeddingModel, setting
+from privex_llms.embeddings.embedding_model import EmbeddingModel
 from privex_llms.embeddings.threaded import ThreadedEmbedding
+from privex_llms.settings import setting
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -65,10 +67,45 @@ def embed(texts: list[str], batch_size: int = BATCH_SIZE) -> list[list[float]]:
     return vectors.tolist()
 
 
+_pending: list[tuple[str, Future]] = []  # queries waiting for the model, from any thread
+_pending_lock = threading.Lock()
+
+
+def embed_query(text: str) -> list[float]:
+    """One query's vector, computed in one forward pass with the queries other threads ask for meanwhile.
+
+    A web server answering many chats at once would otherwise queue them on the model one by one (~6 ms of both
+    cores each); whichever waiting thread gets the model next embeds every query waiting, so a batch forms by
+    itself under load and nothing waits for a timer when there is none."""
+    global _has_run
+    future: Future = Future()
+    with _pending_lock:
+        _pending.append((text, future))
+    model = shared_model()
+    while not future.done():
+        with _encode_lock:
+            with _pending_lock:
+                batch = _pending[:BATCH_SIZE]
+                del _pending[:len(batch)]
+            if not batch:
+                continue  # another thread embedded ours while we waited for the model
+            _has_run = True
+            try:
+                vectors = model.encode([query for query, _ in batch], batch_size=BATCH_SIZE,
+                                       normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            except BaseException as error:  # every waiter learns why
+                for _, waiting in batch:
+                    waiting.set_exception(error)
+            else:
+                for (_, waiting), vector in zip(batch, vectors.tolist()):
+                    waiting.set_result(vector)
+    return future.result()
+
+
 def _after_fork_in_child() -> None:
-    global _load_lock, _encode_lock
+    global _load_lock, _encode_lock, _pending_lock, _pending
     # A thread of the parent may have held a lock at the fork; in the child nobody would ever release it.
-    _load_lock, _encode_lock = threading.Lock(), threading.Lock()
+    _load_lock, _encode_lock, _pending_lock, _pending = threading.Lock(), threading.Lock(), threading.Lock(), []
     if _has_run:
         import torch
 
@@ -107,8 +144,8 @@ class MiniLMEmbedding(ThreadedEmbedding):
         return embed([text], batch_size=self.embed_batch_size)[0]
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        # all-MiniLM-L6-v2 is symmetric: queries take no instruction prefix.
-        return embed([query], batch_size=self.embed_batch_size)[0]
+        # all-MiniLM-L6-v2 is symmetric: queries take no instruction prefix. Concurrent queries share a pass.
+        return embed_query(query)
 
 
 MODEL = EmbeddingModel(

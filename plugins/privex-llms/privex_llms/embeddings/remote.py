@@ -16,7 +16,7 @@ from llama_index.core.base.embeddings.base import Embedding
 from pydantic import Field, PrivateAttr
 
 from privex.contracts import ProviderError
-from privex_llms.embeddings.embedding_model import setting
+from privex_llms.settings import setting
 from privex_llms.embeddings.threaded import ThreadedEmbedding
 from privex_llms.provider_client import ProviderClient
 
