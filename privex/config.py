@@ -50,6 +50,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated origins allowed to call `/api/*` from a browser (`*` for any). Default: none."),
     Setting("PRIVEX_MAX_UPLOAD_MB", "MAX_UPLOAD_MB", "50", int,
             "Largest request body accepted, in MB; larger ones answer 413."),
+    Setting("PRIVEX_CREDENTIALS_KEYS", "CREDENTIALS_KEYS", "", _list,
+            "Comma-separated Fernet keys encrypting stored credentials, newest first (older ones still decrypt). "
+            "Unset: derived from the secret key."),
+    Setting("PRIVEX_ALLOW_PRIVATE_SOURCES", "ALLOW_PRIVATE_SOURCES", "0", _bool,
+            "`1` lets knowledge-base sources (crawls, API addresses) reach private and loopback addresses when a "
+            "source asks with `allow_private`. Off: refused, so a URL cannot reach internal services."),
+    Setting("PRIVEX_DRAFT_HOURS", "DRAFT_HOURS", "24", int,
+            "How long an unfinished knowledge-base draft (and its uploaded files) is kept after its last change."),
     Setting("PRIVEX_RATELIMIT_DEFAULT", "RATELIMIT_DEFAULT", None, _optional,
             "Rate limit per client address for every route, e.g. `600 per minute` (flask-limiter syntax). Default: none."),
     Setting("PRIVEX_ACCESS_TOKEN_MINUTES", "ACCESS_TOKEN_MINUTES", "30", int, "Lifetime of a JWT access token."),

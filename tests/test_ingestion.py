@@ -205,3 +205,16 @@ def test_the_default_local_model_indexes_and_answers(database, knowledge_base, t
     hits = retrieve(knowledge_base, "What should I do if my laptop is stolen?", mode="vector", top_k=1)
     assert "Report a lost laptop to security" in hits[0].text
     assert 0.3 < hits[0].score <= 1.0
+
+
+def test_an_unexpected_error_fails_the_document_instead_of_leaving_it_processing(app, database, knowledge_base,
+                                                                                 tmp_path):
+    from privex.extensions import state
+
+    document = add_file(database, knowledge_base, tmp_path, "handbook.md", HANDBOOK)
+    MODEL.fail_with = RuntimeError("a bug in a plugin")
+    with pytest.raises(RuntimeError, match="a bug in a plugin"):  # re-raised, so the worker's log shows it
+        state(app).celery.tasks["privex.ingest_document"].apply(args=[str(document.id)])
+    database.session.expire_all()
+    failed = database.session.get(Document, document.id)
+    assert failed.status == "failed" and "internal error stopped indexing (RuntimeError)" in failed.error

@@ -53,6 +53,9 @@ class DocumentSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=512))
     source_type = fields.String(dump_only=True)
     source_url = fields.String(dump_only=True, allow_none=True)
+    source_config = fields.Dict(dump_only=True, metadata={
+        "description": "a connector's settings (`config`) for web, notion and google_docs documents"})
+    credential_id = fields.UUID(dump_only=True, allow_none=True)
     mime_type = fields.String(dump_only=True, allow_none=True)
     size_bytes = fields.Integer(dump_only=True, allow_none=True)
     status = fields.String(dump_only=True, metadata={"description": "pending, processing, indexed or failed"})

@@ -28,3 +28,20 @@ class PluginList(MethodView):
     def get(self):
         """List installed plugins"""
         return state().plugins.describe()
+
+
+class ConnectorSchema(Schema):
+    name = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    config_schema = fields.Dict(required=True, metadata={"description": "JSON Schema of the connector's settings"})
+
+
+@blp.route("/source-connectors")
+@public
+class SourceConnectorList(MethodView):
+    @blp.response(200, ConnectorSchema(many=True))
+    def get(self):
+        """List installed source connectors with the JSON Schema of their settings (a builder's form)"""
+        return [{"name": connector.name, "title": (connector.config_schema or {}).get("title"),
+                 "config_schema": connector.config_schema or {}}
+                for connector in state().plugins.source_connectors.values()]

@@ -19,7 +19,8 @@ from privex.models.base import Model, WorkspaceScoped, choice, foreign_key, json
 from privex.models.bots import chatbot_knowledge_bases
 
 DOCUMENT_STATUSES = ("pending", "processing", "indexed", "failed")
-SOURCE_TYPES = ("upload", "text", "web", "notion", "google_docs")
+# Stored files; any other source type is the name of the source connector that fetches the document.
+FILE_SOURCES = ("upload", "text")
 
 
 class KnowledgeBase(WorkspaceScoped, Model):
@@ -53,19 +54,23 @@ class Document(WorkspaceScoped, Model):
     __tablename__ = "documents"
     __table_args__ = (
         choice("status", DOCUMENT_STATUSES),
-        choice("source_type", SOURCE_TYPES),
         sa.Index(None, "knowledge_base_id", "status"),
         sa.Index(None, "knowledge_base_id", "content_hash"),
     )
 
     knowledge_base_id: Mapped[uuid.UUID] = foreign_key("knowledge_bases.id")
     name: Mapped[str] = mapped_column(sa.String(512), nullable=False)
-    source_type: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="upload")
+    source_type: Mapped[str] = mapped_column(sa.String(64), nullable=False, default="upload")
     source_url: Mapped[str | None] = mapped_column(sa.Text)
     mime_type: Mapped[str | None] = mapped_column(sa.String(128))
     size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     content_hash: Mapped[str | None] = mapped_column(sa.String(64))
     storage_path: Mapped[str | None] = mapped_column(sa.Text)
+    # A connector's document (web, notion, google_docs): the connector's settings and the stored credential it reads
+    # with. Ingestion fetches the source afresh, so a reindex refreshes it.
+    source_config: Mapped[dict] = jsonb()
+    credential_id: Mapped[uuid.UUID | None] = foreign_key("credentials.id", ondelete="SET NULL", nullable=True,
+                                                          index=False)
     status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending", server_default="pending")
     error: Mapped[str | None] = mapped_column(sa.Text)
     chunks_done: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")

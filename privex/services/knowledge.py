@@ -10,14 +10,13 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_smorest import abort
 
 from privex.contracts import UnreadableDocument
 from privex.extensions import db, state
 from privex.models import Document, KnowledgeBase
 from privex.plugins import NotInstalled
-from privex.services.ingestion import parser_for
+from privex.services.ingestion import parser_for, upload_folder
 
 COPY_BLOCK = 1 << 20
 
@@ -56,40 +55,41 @@ def check_plugins(payload: dict, current: KnowledgeBase | None = None) -> dict:
     return payload
 
 
-def upload_folder(document: Document) -> Path:
-    return Path(current_app.instance_path) / "uploads" / str(document.workspace_id) / str(document.id)
-
-
 def safe_name(filename: str) -> str:
     name = Path(filename.replace("\\", "/")).name.strip()
     name = re.sub(r"[^\w.\- ()\[\]]+", "_", name)[:200]
     return name or "upload"
 
 
-def add_upload(knowledge_base: KnowledgeBase, storage, uploaded_by=None) -> Document:
-    """Store an uploaded file (streamed to disk in blocks) as a pending document of ``knowledge_base``.
+def store_upload(storage, folder: Path) -> tuple[str, int]:
+    """Stream an uploaded file into ``folder`` (created) in blocks; returns its safe name and size.
 
-    415 for a type no parser reads, 422 for an empty file."""
+    415 for a type no parser reads, 422 for an empty file (the folder is then removed)."""
     name = safe_name(storage.filename or "")
     try:
         parser_for(name)
     except UnreadableDocument as error:
         abort(415, message=str(error), errors={"file": [str(error)]})
-    document = Document(workspace_id=knowledge_base.workspace_id, knowledge_base_id=knowledge_base.id, name=name,
-                        source_type="upload", mime_type=storage.mimetype or None, status="pending")
-    document.id = uuid.uuid4()
-    folder = upload_folder(document)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
     size = 0
-    with path.open("wb") as target:
+    with (folder / name).open("wb") as target:
         while block := storage.stream.read(COPY_BLOCK):
             target.write(block)
             size += len(block)
     if size == 0:
         shutil.rmtree(folder, ignore_errors=True)
         abort(422, message=f"{name} is empty", errors={"file": ["the file is empty"]})
-    document.size_bytes, document.storage_path = size, str(path)
+    return name, size
+
+
+def add_upload(knowledge_base: KnowledgeBase, storage, uploaded_by=None) -> Document:
+    """Store an uploaded file as a pending document of ``knowledge_base`` (see ``store_upload``)."""
+    document = Document(workspace_id=knowledge_base.workspace_id, knowledge_base_id=knowledge_base.id,
+                        source_type="upload", mime_type=storage.mimetype or None, status="pending")
+    document.id = uuid.uuid4()
+    folder = upload_folder(document)
+    document.name, document.size_bytes = store_upload(storage, folder)
+    document.storage_path = str(folder / document.name)
     db.session.add(document)
     return document
 
