@@ -21,6 +21,7 @@ from privex.plugins import load_plugins
 CHECKOUT = Path(__file__).resolve().parent.parent
 MIGRATIONS = CHECKOUT / "migrations"
 TEMPLATES = CHECKOUT / "templates"
+STATIC = CHECKOUT / "static"
 
 
 def default_instance_path() -> Path:
@@ -32,7 +33,8 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     objects registered after the installed ones."""
     settings = {**settings_from_env(), **(config or {})}
     instance_path = Path(settings.get("INSTANCE_PATH") or default_instance_path()).resolve()
-    app = Flask("privex", instance_path=str(instance_path), template_folder=str(TEMPLATES))
+    app = Flask("privex", instance_path=str(instance_path), template_folder=str(TEMPLATES),
+                static_folder=str(STATIC))
     app.config.from_object(Defaults)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024

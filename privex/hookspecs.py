@@ -77,8 +77,30 @@ def privex_embedding_models():
 def privex_llm_providers():
     """Return LLM providers.
 
-    Each has ``name`` and ``chat(messages, params) -> Iterator[delta]`` yielding text deltas and finally the token
-    usage. Used by chat and the chatflow LLM node.
+    Each has ``name``, ``version``, ``config_schema`` (JSON Schema of its settings: ``base_url``, ``api_key``,
+    ``model``, ``timeout``, ...; secrets marked ``writeOnly``) and
+    ``chat(messages, params, *, context=None) -> Iterator[ChatEvent]``:
+
+    - ``messages``: the conversation, oldest first, as ``{"role": "system" | "user" | "assistant", "content": str}``;
+      the last ``user`` message is the question.
+    - ``params``: model parameters and settings (``model``, ``temperature``, ``max_tokens``, ``base_url``,
+      ``api_key``, ``timeout``, ...) fitting ``config_schema``; what it leaves out takes the schema's default.
+    - ``context``: the retrieved chunks for grounding, best first, as dicts with ``text``, ``document_name``,
+      ``position`` and ``score``. A provider without a model (``extractive``) answers from it; an LLM ignores it,
+      because the chat service puts the context into the system prompt itself. A citation marker ``[n]`` in an
+      answer refers to ``context[n - 1]``.
+
+    ``chat`` checks its arguments when called and raises ValueError naming what is wrong, before anything is sent.
+    The iterator it returns yields text deltas ``{"type": "delta", "text": str}`` (never empty) in order as they
+    arrive, their texts joined being the answer, then exactly one
+    ``{"type": "done", "usage": {"prompt_tokens": int, "completion_tokens": int, "total_tokens": int,
+    "estimated": bool}, "model": str, "finish_reason": str}``, and nothing after it. ``usage`` comes from the
+    provider, or is counted with a tokenizer (``estimated`` true) when it gives none. ``finish_reason`` is
+    ``"stop"``, ``"length"`` (cut at ``max_tokens``), ``"no_answer"`` (nothing relevant in ``context``: a fallback
+    message was given) or another reason the provider names. A failure raises ``privex.contracts.ProviderError``,
+    possibly after some deltas: ``status`` 502 (refused, bad API key, bad or broken answer) or 504 (timed out),
+    ``transient`` when trying again later may work. A provider retries only before its first delta, so streamed
+    text is never repeated. Used by chat and the chatflow LLM node.
     """
 
 

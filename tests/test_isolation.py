@@ -57,8 +57,19 @@ def tenants(client, database):
     document = owner.post(f"/api/v1/knowledge-bases/{kb['id']}/documents/upload",
                           data={"file": (io.BytesIO(b"# Holidays\n\nTwenty-five days a year."), "holidays.md")},
                           content_type="multipart/form-data").get_json()[0]
+    credential = owner.post("/api/v1/credentials", json={"name": "notion", "provider": "notion",
+                                                         "secret": {"token": "secret_abc"}}).get_json()
+    draft = owner.post("/api/v1/kb-drafts", json={"name": "draft"}).get_json()
+    source = owner.post(f"/api/v1/kb-drafts/{draft['id']}/documents/upload",
+                        data={"file": (io.BytesIO(b"Opening hours: 9 to 5."), "hours.txt")},
+                        content_type="multipart/form-data").get_json()[0]
+    bot = owner.post("/api/v1/chatbots", json={"name": "helper", "knowledge_base_ids": [kb["id"]]}).get_json()
+    bot_draft = owner.post("/api/v1/chatbots/drafts", json={"name": "helper draft"}).get_json()
+    chat_session = owner.post(f"/api/v1/chatbots/{bot['id']}/test", json={"message": "holidays?"}).get_json()
     ids = {"org_id": owner.organization_id, "ws_id": owner.workspace_id, "user_id": owner.user_id,
-           "invitation_id": invitation["id"], "key_id": key["id"], "kb_id": kb["id"], "doc_id": document["id"]}
+           "invitation_id": invitation["id"], "key_id": key["id"], "kb_id": kb["id"], "doc_id": document["id"],
+           "cred_id": credential["id"], "draft_id": draft["id"], "source_id": source["id"], "chatbot_id": bot["id"],
+           "bot_draft_id": bot_draft["id"], "session_id": chat_session["session_id"]}
     return owner, viewer, outsider, ids
 
 

@@ -119,9 +119,11 @@ def test_hook_privex_llm_providers(app, client, register_plugin):
     class Echo:
         name = "echo"
 
-        def chat(self, messages, params):
-            yield from messages[-1]["content"].split()
-            yield {"prompt_tokens": 1, "completion_tokens": 2}
+        def chat(self, messages, params, *, context=None):
+            for word in messages[-1]["content"].split():
+                yield {"type": "delta", "text": word}
+            yield {"type": "done", "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+                                             "estimated": False}, "model": "echo", "finish_reason": "stop"}
 
     class ProviderPlugin:
         @hookimpl
@@ -130,7 +132,7 @@ def test_hook_privex_llm_providers(app, client, register_plugin):
 
     register_plugin(ProviderPlugin(), name="providers-under-test")
     deltas = list(registry(app, "llm_providers")["echo"].chat([{"role": "user", "content": "a b"}], {}))
-    assert deltas == ["a", "b", {"prompt_tokens": 1, "completion_tokens": 2}]
+    assert [event.get("text") for event in deltas] == ["a", "b", None] and deltas[-1]["type"] == "done"
     assert provided(client, "providers-under-test") == {"llm_providers": ["echo"]}
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 
 def register_blueprints(api) -> None:
-    from privex.api import auth, health, knowledge, organizations, plugins, wallets, workspaces
+    from privex.api import (auth, chatbots, credentials, drafts, health, knowledge, organizations, plugins, public,
+                            wallets, workspaces)
 
     for blueprint in (health.blp, plugins.blp, auth.blp, wallets.blp, organizations.blp,
-                      organizations.invitations_blp, workspaces.blp, knowledge.blp, knowledge.documents_blp):
+                      organizations.invitations_blp, workspaces.blp, knowledge.blp, knowledge.documents_blp, drafts.blp,
+                      credentials.blp, chatbots.blp, public.blp):
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")

@@ -288,6 +288,49 @@ def billing_view(organization: Organization) -> dict:
             "limits": plans.LIMITS[organization.subscription_tier], "usage": plans.usage(organization.id)}
 
 
+class UsageArgs(Schema):
+    days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=366))
+
+
+class UsageSchema(Schema):
+    since = fields.DateTime()
+    messages = fields.Integer(metadata={"description": "LLM calls (answers), test chats included"})
+    prompt_tokens = fields.Integer()
+    completion_tokens = fields.Integer()
+    total_tokens = fields.Integer()
+    estimated_share = fields.Float(metadata={"description": "share of calls whose tokens were estimated"})
+    by_chatbot = fields.List(fields.Dict(), metadata={"description": "per bot: chatbot_id, name, tokens"})
+
+
+@blp.route("/<uuid:org_id>/usage")
+class OrganizationUsage(TenantView):
+    permissions = {"get": "org.billing.read"}
+
+    @blp.arguments(UsageArgs, location="query")
+    @blp.response(200, UsageSchema)
+    def get(self, args, org_id):
+        """Token usage of every bot of the organization over the last `days` days"""
+        from datetime import timedelta
+
+        from privex.models import Chatbot, TokenUsage
+
+        since = now() - timedelta(days=args["days"])
+        scope = (TokenUsage.organization_id == self.organization.id, TokenUsage.created_at >= since)
+        count, prompt, completion, estimated = db.session.execute(sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(TokenUsage.prompt_tokens), 0),
+            sa.func.coalesce(sa.func.sum(TokenUsage.completion_tokens), 0),
+            sa.func.count().filter(TokenUsage.estimated)).where(*scope)).one()
+        rows = db.session.execute(sa.select(
+            TokenUsage.chatbot_id, Chatbot.name, sa.func.sum(TokenUsage.prompt_tokens),
+            sa.func.sum(TokenUsage.completion_tokens)).outerjoin(Chatbot, Chatbot.id == TokenUsage.chatbot_id)
+            .where(*scope).group_by(TokenUsage.chatbot_id, Chatbot.name)
+            .order_by(sa.func.sum(TokenUsage.prompt_tokens + TokenUsage.completion_tokens).desc())).all()
+        return {"since": since, "messages": count, "prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion, "estimated_share": round(estimated / count, 3) if count else 0.0,
+                "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None, "name": name,
+                                "prompt_tokens": int(p), "completion_tokens": int(c)} for bot_id, name, p, c in rows]}
+
+
 @blp.route("/<uuid:org_id>/transfer")
 class TransferOrganization(TenantView):
     permissions = {"post": "org.transfer"}

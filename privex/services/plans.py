@@ -1,4 +1,5 @@
-"""Plan tiers and the limits they set on an organization's members, workspaces and chatbots."""
+"""Plan tiers and the limits they set on an organization's members, workspaces, chatbots and chat messages a
+minute (all its bots together)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from privex.models import Chatbot, Invitation, OrganizationMember, Workspace
 
 UNLIMITED = None
 LIMITS = {
-    "free": {"members": 5, "workspaces": 3, "chatbots": 5},
-    "pro": {"members": 25, "workspaces": 20, "chatbots": 50},
-    "enterprise": {"members": UNLIMITED, "workspaces": UNLIMITED, "chatbots": UNLIMITED},
+    "free": {"members": 5, "workspaces": 3, "chatbots": 5, "messages_per_minute": 600},
+    "pro": {"members": 25, "workspaces": 20, "chatbots": 50, "messages_per_minute": 6000},
+    "enterprise": {"members": UNLIMITED, "workspaces": UNLIMITED, "chatbots": UNLIMITED,
+                   "messages_per_minute": UNLIMITED},
 }
 
 

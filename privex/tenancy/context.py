@@ -105,18 +105,20 @@ def authenticate() -> Caller:
 
 def _api_key_caller(key: str) -> Caller:
     prefix = key.split(".", 1)[0]
-    row = db.session.scalar(sa.select(APIKey).where(APIKey.prefix == prefix))
+    found = db.session.execute(sa.select(APIKey, Workspace.organization_id).join(
+        Workspace, Workspace.id == APIKey.workspace_id).where(APIKey.prefix == prefix)).first()
+    row, organization_id = found if found is not None else (None, None)
     if row is None or not hmac.compare_digest(row.key_hash, sha256(key)):
         abort(401, message="the API key is invalid", headers=UNAUTHORIZED_HEADERS)
     if row.revoked_at is not None:
         abort(401, message="the API key has been revoked", headers=UNAUTHORIZED_HEADERS)
     if row.expires_at is not None and row.expires_at <= now():
         abort(401, message="the API key has expired", headers=UNAUTHORIZED_HEADERS)
+    workspace_id = row.workspace_id
     if row.last_used_at is None or (now() - row.last_used_at).total_seconds() > 60:
         row.last_used_at = now()  # at most a write a minute per key, and on its own: GET routes commit nothing
         db.session.commit()
-    workspace = db.session.get(Workspace, row.workspace_id)
-    return Caller(user=None, organization_id=workspace.organization_id, workspace_id=workspace.id, api_key=row)
+    return Caller(user=None, organization_id=organization_id, workspace_id=workspace_id, api_key=row)
 
 
 def caller() -> Caller:

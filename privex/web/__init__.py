@@ -1,6 +1,8 @@
-"""The HTML side: the landing page and the session sign-in used by the back office (and later the builder).
+"""The HTML side: the landing page, the session sign-in used by the back office (and later the builder), and the
+embeddable chat widget's script with a demo page for trying a bot.
 
-API clients never use these routes; they authenticate with tokens or API keys.
+API clients never use these routes; they authenticate with tokens or API keys. The widget itself talks only to the
+public chat API (docs/public-api.md).
 """
 
 from __future__ import annotations
@@ -8,7 +10,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory,
+                   url_for)
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -16,7 +19,7 @@ from wtforms.validators import DataRequired, Email
 
 from privex.auth.passwords import verify_password
 from privex.extensions import db, limiter
-from privex.models import AuthIdentity
+from privex.models import AuthIdentity, Chatbot
 
 bp = Blueprint("web", __name__)
 
@@ -62,3 +65,23 @@ def logout():
     if current_user.is_authenticated:
         logout_user()
     return redirect(url_for("web.index"))
+
+
+@bp.get("/widget.js")
+def widget_js():
+    """The chat widget, embedded on any site: cacheable for five minutes, loadable from every origin."""
+    response = send_from_directory(current_app.static_folder, "widget.js", mimetype="application/javascript",
+                                   max_age=300)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/widget/demo/<public_id>")
+def widget_demo(public_id: str):
+    """A plain page carrying the widget for one bot, on the app's own origin, to try the bot before embedding it."""
+    bot = db.session.scalar(sa.select(Chatbot).where(Chatbot.public_id == public_id))
+    if bot is None or bot.status != "active":  # as on the public API: only a live bot chats
+        abort(404)
+    return render_template("widget_demo.html", bot=bot)
