@@ -8,10 +8,10 @@ import platform
 import subprocess
 from pathlib import Path
 
-from benchmarks import embedding, startup
+from benchmarks import chat, embedding, ingestion, retrieval, startup
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = [startup, embedding]
+BENCHMARKS = [startup, embedding, chat, retrieval, ingestion]
 
 
 def machine() -> str:
@@ -30,16 +30,19 @@ def machine() -> str:
 def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip() or "uncommitted"
-    sections = [module.run() for module in BENCHMARKS]
     header = (f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · commit {commit}\n\n"
               f"Machine: {machine()}\n")
-    text = header + "".join(sections)
     path = ROOT / "BENCHMARKS.md"
     if not path.exists():
         path.write_text("# Benchmarks\n\nAppended by `make bench`; newest last.\n")
     with path.open("a") as file:
-        file.write(text)
-    print(text)
+        file.write(header)
+    print(header)
+    for module in BENCHMARKS:  # each section is kept as soon as it is measured: a long run cut short loses little
+        section = module.run()
+        with path.open("a") as file:
+            file.write(section)
+        print(section, flush=True)
 
 
 if __name__ == "__main__":
