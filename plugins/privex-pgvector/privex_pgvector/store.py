@@ -6,7 +6,8 @@ to mix sizes), and queries repeat that expression so the planner uses it. Modes:
 
 - ``default`` (vector): cosine similarity, HNSW with iterative scans so the knowledge-base filter keeps recall;
 - ``text_search`` / ``sparse`` (keyword): PostgreSQL full text on the generated ``text_search`` column, any word
-  of the query matching (a question rarely contains every word of its answer);
+  of the query matching (a question rarely contains every word of its answer), ranked by ``ts_rank_cd``. In a large
+  knowledge base only the chunks holding the question's *rare* words are ranked (see ``KEYWORD_BUDGET``);
 - ``hybrid`` (the default of the retrieval service): reciprocal rank fusion of both, in one statement.
 
 Writes go through the Flask-SQLAlchemy session, so they commit or roll back with the caller's transaction
@@ -16,7 +17,10 @@ Writes go through the Flask-SQLAlchemy session, so they commit or roll back with
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import sqlalchemy as sa
@@ -36,6 +40,16 @@ MIN_CANDIDATES = 40  # each side of a hybrid query contributes at least this man
 INDEX_PREFIX = "plg_pgvector_hnsw_"  # plugin-owned objects start with plg_, which migrations leave alone
 KEYWORD_MODES = {VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE}
 ADD_BATCH = 1000  # rows per INSERT (11 parameters each)
+# Ranking is what full text costs: every chunk a word of the question matches is read from TOAST and scored, and in
+# a large knowledge base common words ("take", "account") match most of it (~7,600 of 10,000 chunks, 60-90 ms). So
+# only the chunks holding the question's rarest words are ranked, as long as those words are in at most this many
+# chunks in all (their document frequency in the knowledge base, counted up to the budget and cached); when every
+# word is common, the chunks holding all of them, at most this many. Ranking still scores every word of the question.
+# Below the budget nothing changes. 0 ranks every match.
+KEYWORD_BUDGET = 400
+FREQUENCY_SECONDS = 300.0  # how long a counted document frequency is trusted
+_frequencies: dict[tuple[uuid.UUID, str], tuple[int, float]] = {}
+_frequencies_lock = threading.Lock()
 _indexed: set[int] = set()
 
 
@@ -225,14 +239,90 @@ class PGVectorStore(BasePydanticVectorStore):
     def _keyword(self, query: VectorStoreQuery, threshold):
         words = _any_word(query.query_str)
         rank = sa.func.ts_rank_cd(Chunk.text_search, words)
-        statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
-                               Chunk.position, rank.label("score"))
-                     .where(*self._conditions(query), Chunk.text_search.op("@@")(words))
-                     .order_by(rank.desc(), Chunk.position).limit(query.similarity_top_k))
-        if threshold is not None and query.query_embedding is not None:
-            statement = statement.where(Chunk.embedding_dim == self.embedding_dim,
-                                        1 - self._distance(query) >= threshold)
-        return self._run(statement, query, hnsw=False)  # full text only: the HNSW index is not used
+        selective = self._selective_words(query.query_str)
+
+        def ranked(matching):
+            statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
+                                   Chunk.position, rank.label("score"))
+                         .where(*self._conditions(query), matching)
+                         .order_by(rank.desc(), Chunk.position).limit(query.similarity_top_k))
+            if threshold is not None and query.query_embedding is not None:
+                statement = statement.where(Chunk.embedding_dim == self.embedding_dim,
+                                            1 - self._distance(query) >= threshold)
+            return self._run(statement, query, hnsw=False)  # full text only: the HNSW index is not used
+
+        every_match = Chunk.text_search.op("@@")(words)
+        rows = ranked(every_match if selective is None else self._within_budget(query, selective))
+        if selective is not None and len(rows) < query.similarity_top_k:
+            # The rare words found too few: the rest come from every match, after them (a chunk without the
+            # question's rare words does not rank above one with them; its score is capped to keep the order).
+            found = {row.id for row in rows}
+            floor = min((float(row.score) for row in rows), default=None)
+            for row in ranked(every_match):
+                if row.id in found or len(rows) >= query.similarity_top_k:
+                    continue
+                score = float(row.score) if floor is None else min(float(row.score), floor)
+                rows.append(SimpleNamespace(**{**row._asdict(), "score": score}))
+        return rows
+
+    def _within_budget(self, query: VectorStoreQuery, selective):
+        """The chunks matching ``selective``, at most ``KEYWORD_BUDGET`` of them: when every word of the question is
+        common, even the chunks holding all of them can be thousands, and ranking them all is what the budget avoids
+        (which ones is then the table's order: such a question says little a ranking could use)."""
+        return Chunk.id.in_(sa.select(Chunk.id).where(*self._conditions(query), Chunk.text_search.op("@@")(selective))
+                            .limit(KEYWORD_BUDGET))
+
+    def _selective_words(self, text: str):
+        """The tsquery choosing which chunks a keyword query ranks, or None for every chunk matching any word.
+
+        The question's words (lexemes), rarest first, are taken while the chunks holding them add up to at most
+        ``KEYWORD_BUDGET``; they are OR-ed. When even the rarest is more common than that, all the words are AND-ed.
+        None when the budget is off or every word fits in it (ranking every match is then cheap anyway)."""
+        if KEYWORD_BUDGET <= 0:
+            return None
+        lexemes = db.session.execute(sa.text(
+            "SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', :text)))"), {"text": text}).scalars().all()
+        if not lexemes:
+            return None
+        counts = self._frequencies(lexemes)
+        lexemes.sort(key=lambda lexeme: (counts[lexeme], lexeme))
+        chosen, total = [], 0
+        for lexeme in lexemes:
+            if total + counts[lexeme] > KEYWORD_BUDGET:
+                break
+            chosen.append(lexeme)
+            total += counts[lexeme]
+        if len(chosen) == len(lexemes):
+            return None
+        joiner = " | " if chosen else " & "
+        # Lexemes are quoted as tsquery literals (a quote inside one is doubled), so no word is read as an operator.
+        words = joiner.join("'" + lexeme.replace("'", "''") + "'" for lexeme in (chosen or lexemes))
+        return sa.cast(sa.bindparam("selective_words", words, type_=sa.Text), TSQUERY)
+
+    def _frequencies(self, lexemes: list[str]) -> dict[str, int]:
+        """In how many of the knowledge base's chunks each lexeme is, counted up to ``KEYWORD_BUDGET + 1`` (enough to
+        know a word is too common) and cached for ``FREQUENCY_SECONDS`` per process."""
+        now = time.monotonic()
+        counts: dict[str, int] = {}
+        with _frequencies_lock:
+            for lexeme in lexemes:
+                cached = _frequencies.get((self._kb, lexeme))
+                if cached is not None and cached[1] > now:
+                    counts[lexeme] = cached[0]
+        missing = [lexeme for lexeme in lexemes if lexeme not in counts]
+        if missing:
+            rows = db.session.execute(sa.text(
+                "SELECT lexeme, (SELECT count(*) FROM (SELECT 1 FROM chunks WHERE knowledge_base_id = :kb "
+                "AND workspace_id = :ws AND text_search @@ quote_literal(lexeme)::tsquery LIMIT :cap) AS found) "
+                "FROM unnest(CAST(:lexemes AS text[])) AS lexeme"),
+                {"kb": self._kb, "ws": self._ws, "cap": KEYWORD_BUDGET + 1, "lexemes": missing}).all()
+            counts.update((lexeme, count) for lexeme, count in rows)
+            with _frequencies_lock:
+                if len(_frequencies) > 100_000:
+                    _frequencies.clear()
+                _frequencies.update(((self._kb, lexeme), (counts[lexeme], now + FREQUENCY_SECONDS))
+                                    for lexeme in missing)
+        return counts
 
     def _hybrid(self, query: VectorStoreQuery, threshold):
         candidates = self._candidates(query)
@@ -244,8 +334,10 @@ class PGVectorStore(BasePydanticVectorStore):
         vector_hits = sa.select(nearest.c.id, sa.func.row_number().over(order_by=nearest.c.distance).label("rank"))
         words = _any_word(query.query_str)
         rank = sa.func.ts_rank_cd(Chunk.text_search, words)
+        selective = self._selective_words(query.query_str)
         matching = (sa.select(Chunk.id, rank.label("text_rank"))
-                    .where(*conditions, Chunk.text_search.op("@@")(words))
+                    .where(*conditions, Chunk.text_search.op("@@")(words) if selective is None
+                           else self._within_budget(query, selective))
                     .order_by(rank.desc(), Chunk.id).limit(candidates).subquery("matching"))
         # Chunks the text ranking cannot tell apart share a rank (rank(), not row_number()), so an arbitrary order
         # among them does not decide the fused result; the query's meaning then does.

@@ -16,6 +16,7 @@ from privex.cli import main
 from privex.models import Chunk, Document, KnowledgeBase, Organization, Workspace
 from privex.plugins import load_plugins
 from privex_pgvector import PGVector
+from privex_pgvector import store as store_module
 from privex_pgvector.store import INDEX_PREFIX, _indexed
 
 DIM = 4
@@ -86,6 +87,54 @@ def test_keyword_mode_matches_any_word_and_ranks_the_better_match_first(database
     assert texts(result)[0].startswith("A refund for an invoice")
     assert any(text.startswith("Invoices are due") for text in texts(result))  # matched on "invoice" alone
     assert not any("cat" in text for text in texts(result))
+
+
+# A knowledge base larger than the keyword budget (3 here): "account" is common, "refund" and "chargeback" rare.
+BUDGETED = [(f"Your account settings: account login, account email, account name ({n}).", unit(1, 0, 0, 0), {})
+            for n in range(6)] + [
+    ("Ask for a refund within thirty days.", unit(0, 1, 0, 0), {}),
+    ("A chargeback reverses a card payment.", unit(0, 0, 1, 0), {}),
+]
+
+
+@pytest.fixture()
+def budget(monkeypatch):
+    monkeypatch.setattr(store_module, "KEYWORD_BUDGET", 3)
+    store_module._frequencies.clear()
+    yield
+    store_module._frequencies.clear()
+
+
+def test_in_a_large_knowledge_base_the_questions_rare_words_decide_the_keyword_hits(database, kb, budget):
+    store, _ = add_document(database, kb(), BUDGETED)
+    # ts_rank_cd alone puts the chunks dense with "account" first; the rare word is what the question is about.
+    result = query(store, VectorStoreQueryMode.TEXT_SEARCH, text="refund to my account", top_k=1)
+    assert texts(result) == [BUDGETED[6][0]]
+    # Too few chunks hold the rare words: the common-word matches follow them, never before, scores not rising.
+    result = query(store, VectorStoreQueryMode.TEXT_SEARCH, text="refund to my account", top_k=3)
+    assert texts(result)[0] == BUDGETED[6][0] and len(texts(result)) == 3
+    assert all("account" in text for text in texts(result)[1:])
+    assert result.similarities == sorted(result.similarities, reverse=True)
+    # Hybrid: with the embedding pointing at the account chunks, the rare word's chunk still gets fused in.
+    fused = query(store, VectorStoreQueryMode.HYBRID, text="chargeback on my account", embedding=unit(1, 0, 0, 0),
+                  top_k=2)
+    assert BUDGETED[7][0] in texts(fused)
+
+
+def test_when_every_word_is_common_the_chunks_holding_all_of_them_are_ranked(database, kb, budget):
+    store, _ = add_document(database, kb(), BUDGETED + [("Change the email of an account.", unit(0, 0, 0, 1), {})])
+    result = query(store, VectorStoreQueryMode.TEXT_SEARCH, text="account email", top_k=10)
+    assert len(texts(result)) == 7  # all that match "account" or "email": the budget changes the order, not the hits
+    assert all("account" in text.lower() for text in texts(result))
+
+
+def test_word_frequencies_are_counted_per_knowledge_base(database, kb, budget):
+    crowded, quiet = kb("crowded"), kb("quiet")
+    add_document(database, crowded, [(f"refund refund account ({n})", unit(1, 0, 0, 0), {}) for n in range(5)])
+    store, _ = add_document(database, quiet, BUDGETED)
+    # "refund" is common next door; here it is rare, and it is what this knowledge base is searched by.
+    result = query(store, VectorStoreQueryMode.TEXT_SEARCH, text="refund to my account", top_k=1)
+    assert texts(result) == [BUDGETED[6][0]]
 
 
 def test_hybrid_fuses_vector_and_keyword_hits(database, kb):
