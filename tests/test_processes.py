@@ -17,6 +17,7 @@ import psutil
 import pytest
 from sqlalchemy.engine import make_url
 
+from privex import embedded
 from privex.extensions import get_redis
 from privex.tasks.heartbeat import live_workers
 
@@ -134,7 +135,10 @@ SHARER = textwrap.dedent("""
     app = create_app()
     with app.app_context():
         pid = open(app.instance_path + "/pgdata/postmaster.pid").read().split()[0]
-        print(json.dumps({"postgres": pid, "redis": app.config["REDIS_URL"]}), flush=True)
+        buffers = db.session.execute(sa.text(  # in MB (the setting counts 8 kB pages)
+            "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'")).scalar()
+        db.session.rollback()
+        print(json.dumps({"postgres": pid, "redis": app.config["REDIS_URL"], "shared_buffers": buffers}), flush=True)
         sys.stdin.readline()
         db.session.execute(sa.text("SELECT 1"))
         get_redis().ping()
@@ -165,6 +169,8 @@ def test_processes_of_one_install_share_the_embedded_servers(tmp_path):
         first_info = json.loads(line(first))
         second_info = json.loads(line(second))
         assert first_info == second_info  # one PostgreSQL and one Redis, not two
+        # A new install's server starts with our settings, not PostgreSQL's 128 MB of shared buffers.
+        assert f"{first_info['shared_buffers']}MB" == embedded.settings()["shared_buffers"]
 
         first.stdin.write("\n")
         first.stdin.flush()
@@ -178,3 +184,14 @@ def test_processes_of_one_install_share_the_embedded_servers(tmp_path):
     assert not Path(tmp_path / "instance" / "pgdata" / "postmaster.pid").exists()  # the last one out stopped it
     socket_path = first_info["redis"][len("unix://"):].split("?")[0]
     wait_for(lambda: not Path(socket_path).exists(), 15, what="the embedded Redis to stop")
+
+
+def test_an_existing_data_folder_gets_the_settings_once_at_its_next_start(tmp_path):
+    conf = tmp_path / "postgresql.conf"
+    conf.write_text("max_connections = 100\n")
+    embedded._write_settings(tmp_path)
+    embedded._write_settings(tmp_path)
+    assert conf.read_text().count("include_if_exists = 'privex.conf'") == 1
+    assert conf.read_text().startswith("max_connections = 100\n")
+    written = (tmp_path / "privex.conf").read_text()
+    assert f"shared_buffers = '{embedded.settings()['shared_buffers']}'" in written
