@@ -36,7 +36,7 @@ from privex.extensions import db
 from privex.models import Chunk
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.): 1 / (60 + rank)
-MIN_CANDIDATES = 40  # each side of a hybrid query contributes at least this many candidates
+MIN_CANDIDATES = 20  # each side of a hybrid query contributes at least this many candidates (and top_k × 4)
 INDEX_PREFIX = "plg_pgvector_hnsw_"  # plugin-owned objects start with plg_, which migrations leave alone
 KEYWORD_MODES = {VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE}
 ADD_BATCH = 1000  # rows per INSERT (11 parameters each)
