@@ -135,6 +135,7 @@ def worker(concurrency: int | None, loglevel: str):
     """Run a Celery worker. Start as many as you like, on as many machines, to scale out."""
     celery = current_app.extensions["privex"].celery
     concurrency = concurrency or current_app.config["WORKER_CONCURRENCY"]
+    _share_cores(concurrency)  # the worker's children embed documents at once: one PyTorch thread pool each
     celery.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}",
                         "--without-gossip", "--without-mingle"])
 
@@ -192,11 +193,11 @@ def _print_banner(host: str, port: int) -> None:
 
 
 def _share_cores(workers: int) -> None:
-    """Give each web worker's PyTorch (the local embedding model embeds every chat question) its share of the cores,
-    unless the operator chose with OMP_NUM_THREADS. By default every worker would run one PyTorch thread per core:
-    under load the workers' threads then wait for each other's cores, spinning, and one question's embedding took
-    100-180 ms instead of 13 ms on two busy cores. Set here, after the Celery worker started (ingestion keeps every
-    core), and before gunicorn forks the workers, which read it when they first import PyTorch."""
+    """Give each worker process's PyTorch (the local embedding model embeds every chat question and every ingested
+    chunk) its share of the cores, unless the operator chose with OMP_NUM_THREADS. By default every process would run
+    one PyTorch thread per core: under load the processes' threads then wait for each other's cores, spinning, and one
+    question's embedding took 100-180 ms instead of 13 ms on two busy cores. Called before gunicorn or Celery forks
+    its workers, which read it when they first import PyTorch."""
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 from flask.cli import ScriptInfo
 
@@ -110,3 +112,19 @@ def test_create_admin_on_an_unmigrated_database_says_what_to_run(make_app, scrat
     assert "run `privex db upgrade`" in result.output
     with application.app_context():
         db.engine.dispose()
+
+
+def test_worker_gives_each_child_process_its_share_of_the_cores(app, monkeypatch):
+    # Two children each embedding with one PyTorch thread per core would fight over the cores, spinning.
+    seen = {}
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(app.extensions["privex"].celery, "worker_main",
+                        lambda argv: seen.update(argv=argv, threads=os.environ.get("OMP_NUM_THREADS")))
+    result = invoke(app, "worker", "--concurrency", "4")
+    assert result.exit_code == 0, result.output
+    assert seen == {"argv": seen["argv"], "threads": "2"} and "--concurrency=4" in seen["argv"]
+    # The operator's choice stands.
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert invoke(app, "worker", "--concurrency", "4").exit_code == 0
+    assert seen["threads"] == "3"
