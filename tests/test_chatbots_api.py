@@ -9,6 +9,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from privex.models import ChatMessage, ChatSession, TokenUsage
 from tests.helpers import add_member, sign_up
@@ -199,6 +200,19 @@ def test_a_model_that_fails_is_a_clear_502(owner, kb, httpserver):
                                                                "model": "m", "api_key": "sk-wrong"})
     response = owner.post(f"{API}/chatbots/{bot['id']}/test", json={"message": "How many holiday days?"})
     assert response.status_code == 502 and "API key" in response.get_json()["message"]
+
+
+def test_a_credential_that_can_no_longer_be_decrypted_is_explained_not_a_500(owner, kb, httpserver, database,
+                                                                             app, monkeypatch):
+    credential = owner.post(f"{API}/credentials", json={"name": "vLLM", "provider": "openai",
+                                                        "secret": {"api_key": "sk-local-test-key-123456"}}).get_json()
+    bot = make_bot(owner, kb, provider="openai", credential_id=credential["id"],
+                   model_params={"base_url": httpserver.url_for("/v1"), "model": "local-model"})
+    # The operator changed the credentials key: what was stored cannot be read any more.
+    monkeypatch.setitem(app.config, "CREDENTIALS_KEYS", [Fernet.generate_key().decode()])
+    response = owner.post(f"{API}/chatbots/{bot['id']}/test", json={"message": "How many holiday days?"})
+    assert response.status_code == 422 and "enter its secret again" in response.get_json()["message"]
+    assert httpserver.log == []
 
 
 def test_usage_is_summed_per_organization_and_bot(client, owner, kb):

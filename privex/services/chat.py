@@ -22,7 +22,7 @@ from flask_smorest import abort
 from llama_index.core.utils import get_tokenizer
 
 from privex.auth.tokens import now
-from privex.contracts import ProviderError
+from privex.contracts import ProviderError, SourceError
 from privex.extensions import db, get_redis, state
 from privex.models import ChatMessage, ChatSession, Chatbot, Credential, KnowledgeBase, TokenUsage, Workspace
 from privex.plugins import NotInstalled
@@ -88,7 +88,12 @@ def provider_params(config: dict, workspace: Workspace) -> dict:
                                                                    Credential.id == config["credential_id"]))
         if credential is None:
             abort(422, message="the credential this bot's provider uses was deleted; choose another")
-        secret = credentials.use(credential, "chat")
+        try:
+            secret = credentials.use(credential, "chat")
+        except credentials.CredentialUnreadable as error:
+            abort(422, message=f"this bot's provider cannot be used: {error}")
+        except SourceError as error:  # its OAuth token endpoint failed
+            abort(502, message=str(error))
         params["api_key"] = secret.get("api_key") or secret.get("token") or next(iter(secret.values()), None)
     return params
 
