@@ -24,6 +24,16 @@ def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _pairs(value: str) -> dict[str, str]:
+    pairs = {}
+    for item in _list(value):
+        key, separator, target = item.partition("=")
+        if not separator or not key.strip() or not target.strip():
+            raise ValueError(f"expected provider=url, got {item!r}")
+        pairs[key.strip()] = target.strip()
+    return pairs
+
+
 @dataclass(frozen=True)
 class Setting:
     env: str
@@ -56,6 +66,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_ALLOW_PRIVATE_SOURCES", "ALLOW_PRIVATE_SOURCES", "0", _bool,
             "`1` lets knowledge-base sources (crawls, API addresses) reach private and loopback addresses when a "
             "source asks with `allow_private`. Off: refused, so a URL cannot reach internal services."),
+    Setting("PRIVEX_OAUTH_TOKEN_URLS", "OAUTH_TOKEN_URLS", "", _pairs,
+            "Comma-separated `provider=url` OAuth token endpoints that refresh `oauth2` credentials, over the built-in "
+            "`google` and `google_docs` (`https://oauth2.googleapis.com/token`); e.g. a proxy or a test server."),
     Setting("PRIVEX_DRAFT_HOURS", "DRAFT_HOURS", "24", int,
             "How long an unfinished knowledge-base draft (and its uploaded files) is kept after its last change."),
     Setting("PRIVEX_RATELIMIT_DEFAULT", "RATELIMIT_DEFAULT", None, _optional,

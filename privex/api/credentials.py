@@ -42,7 +42,8 @@ class CredentialSchema(Schema):
     credential_type = fields.String(load_default="token", validate=validate.OneOf(CREDENTIAL_TYPES))
     secret = SecretField(required=True, load_only=True, metadata={
         "description": "the secret values, e.g. {\"token\": \"secret_...\"} for Notion or {\"access_token\": ...} "
-                       "for Google; never returned"})
+                       "for Google; with credential_type oauth2, {\"refresh_token\", \"client_id\", "
+                       "\"client_secret\"} keeps the access token fresh; never returned"})
     metadata = fields.Dict(attribute="metadata_", load_default=dict, metadata={
         "description": "non-secret details; `hints` shows the end of each secret value"})
     expires_at = fields.DateTime(allow_none=True)

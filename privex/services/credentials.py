@@ -4,24 +4,35 @@ Fernet, never returned by the API, and every decrypting use written to the crede
 The encryption keys come from ``PRIVEX_CREDENTIALS_KEYS`` (Fernet keys, newest first; older ones still decrypt, so a
 key can be rotated without losing credentials). Unset, one key is derived from the app's secret key, so changing
 ``PRIVEX_SECRET_KEY`` then makes stored credentials unreadable: they must be entered again.
+
+An ``oauth2`` credential whose secret holds ``refresh_token``, ``client_id`` and ``client_secret`` keeps itself usable:
+when its ``access_token`` is missing or within a minute of expiring, ``fresh`` asks the provider's token endpoint for a
+new one (RFC 6749 §6, as Google's ``https://oauth2.googleapis.com/token`` speaks it) and stores it, encrypted, with its
+expiry. So a Google Docs source still reindexes after the hour an access token lives.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
+import httpx
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, has_request_context, request
 
 from privex.auth.tokens import now
+from privex.contracts import SourceError
 from privex.extensions import db
 from privex.models import Credential, CredentialAuditLog
 
 MAX_SECRET_BYTES = 16 * 1024
+TOKEN_URLS = {"google": "https://oauth2.googleapis.com/token", "google_docs": "https://oauth2.googleapis.com/token"}
+REFRESH_MARGIN_SECONDS = 60  # an access token this close to its expiry is refreshed before use
+REFRESH_TIMEOUT_SECONDS = 20
 
 
 class CredentialUnreadable(Exception):
@@ -72,9 +83,63 @@ def set_secret(credential: Credential, secret: dict[str, Any]) -> None:
     credential.metadata_ = {**(credential.metadata_ or {}), "hints": hints(secret)}
 
 
-def use(credential: Credential, purpose: str, **detail) -> dict[str, Any]:
-    """The decrypted secret for ``purpose`` (e.g. "ingest"), recorded in the audit log. Commits with the caller."""
+def fresh(credential: Credential) -> dict[str, Any]:
+    """The decrypted secret, its OAuth access token refreshed first when it has (nearly) expired and can be.
+
+    Raises CredentialUnreadable when the provider refuses (the user must connect the account again) and SourceError
+    (``transient``) when it cannot be reached or fails on its side. Commits with the caller."""
     secret = decrypt(credential)
+    if credential.credential_type != "oauth2" or not secret.get("refresh_token"):
+        return secret
+    expires_at = secret.get("access_token_expires_at")
+    if secret.get("access_token") and isinstance(expires_at, (int, float)) and (
+            expires_at > time.time() + REFRESH_MARGIN_SECONDS):
+        return secret
+    missing = [name for name in ("client_id", "client_secret") if not secret.get(name)]
+    if missing:
+        raise CredentialUnreadable(f"the credential {credential.name!r} has a refresh token but no "
+                                   f"{' or '.join(missing)} to use it with; add them to its secret")
+    url = {**TOKEN_URLS, **(current_app.config.get("OAUTH_TOKEN_URLS") or {})}.get(credential.provider)
+    if url is None:
+        raise CredentialUnreadable(f"no OAuth token endpoint is known for the provider {credential.provider!r}, so "
+                                   f"the credential {credential.name!r} cannot refresh its access token (the "
+                                   f"operator can name one in PRIVEX_OAUTH_TOKEN_URLS)")
+    form = {"grant_type": "refresh_token", "refresh_token": secret["refresh_token"],
+            "client_id": secret["client_id"], "client_secret": secret["client_secret"]}
+    try:
+        response = httpx.post(url, data=form, headers={"Accept": "application/json"},
+                              timeout=REFRESH_TIMEOUT_SECONDS)
+    except httpx.HTTPError as error:
+        raise SourceError(f"could not reach {credential.provider}'s token endpoint to refresh the access token "
+                          f"({type(error).__name__})", transient=True) from error
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code == 429 or response.status_code >= 500:
+        raise SourceError(f"{credential.provider}'s token endpoint failed (HTTP {response.status_code}); "
+                          f"will try again", transient=True)
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if response.status_code != 200 or not isinstance(token, str) or not token:
+        reason = body.get("error_description") or body.get("error") if isinstance(body, dict) else None
+        raise CredentialUnreadable(
+            f"{credential.provider} refused to refresh the access token of {credential.name!r} "
+            f"({reason or f'HTTP {response.status_code}'}): connect the account again and update the credential")
+    lifetime = body.get("expires_in")
+    secret["access_token"] = token
+    secret["access_token_expires_at"] = int(time.time()) + (int(lifetime) if isinstance(lifetime, (int, float))
+                                                            else 3600)
+    if isinstance(body.get("refresh_token"), str) and body["refresh_token"]:
+        secret["refresh_token"] = body["refresh_token"]  # a provider that rotates refresh tokens
+    set_secret(credential, secret)
+    audit(credential, "update", reason="access token refreshed")
+    return secret
+
+
+def use(credential: Credential, purpose: str, **detail) -> dict[str, Any]:
+    """The secret for ``purpose`` (e.g. "ingest"), refreshed when needed (``fresh``), recorded in the audit log.
+    Commits with the caller."""
+    secret = fresh(credential)
     credential.last_used_at = now()
     audit(credential, "use", purpose=purpose, **detail)
     return secret

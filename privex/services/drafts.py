@@ -198,13 +198,15 @@ def check_source(workspace: Workspace, connector_name: str, config: dict, creden
               errors={"config": {"allow_private": ["not allowed on this server"]}})
     credential = _credential(workspace, credential_id)
     try:
-        secret = credentials.decrypt(credential) if credential else None
+        secret = credentials.fresh(credential) if credential else None  # an expired OAuth token is refreshed
         # A connector checks its settings when called and reads the source only as its iterator is read.
         pages = connector.fetch(connector_config(config), secret)
         getattr(pages, "close", lambda: None)()
     except CredentialUnreadable as error:
         abort(422, message=str(error), errors={"credential_id": [str(error)]})
     except SourceError as error:
+        if error.transient:  # the token endpoint could not be reached: nothing wrong with what the user gave
+            abort(502, message=str(error))
         abort(422, message=str(error), errors={"config": [str(error)]})
 
 

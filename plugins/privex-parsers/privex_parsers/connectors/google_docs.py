@@ -3,7 +3,7 @@ one Document per heading section, so every chunk can cite the heading it sits un
 
 Paragraph styles make the outline: TITLE, then HEADING_1 to HEADING_6. Tables are read row by row; a document with
 several tabs is read tab by tab, the tab's title heading its sections. Getting and refreshing the token is the
-credential store's job, not this module's.
+credential store's job (privex/services/credentials.py, `fresh`), not this module's.
 """
 
 from __future__ import annotations
