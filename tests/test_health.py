@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from privex.extensions import get_redis
-from privex.tasks.heartbeat import PREFIX, live_workers, start_heartbeat
+from privex.tasks.heartbeat import HOUSEKEEPING_KEY, PREFIX, Heartbeat, live_workers, start_heartbeat
 
 
 def test_without_a_worker_health_is_degraded_and_says_how_to_fix_it(client):
@@ -32,8 +34,6 @@ def test_with_a_live_worker_everything_is_ok(app, client):
 def test_a_worker_that_stopped_beating_drops_out(app, client):
     with app.app_context():
         get_redis().set(PREFIX + "celery@dead", "1", px=1)  # its last beat has just expired
-    import time
-
     time.sleep(0.01)
     assert client.get("/api/v1/health").get_json()["worker"]["ok"] is False
 
@@ -48,3 +48,20 @@ def test_a_dead_redis_is_reported_not_raised(make_app, app):
     assert body["database"]["ok"] is True
     assert body["redis"]["ok"] is False and "Connection" in body["redis"]["detail"]
     assert body["worker"]["ok"] is False
+
+
+def test_one_worker_per_period_queues_the_housekeeping(app):
+    queued = []
+    with app.app_context():
+        first = Heartbeat(get_redis(), "celery@one", housekeeping=lambda: queued.append("one"))
+        second = Heartbeat(get_redis(), "celery@two", housekeeping=lambda: queued.append("two"))
+        assert first.housekeeping_due() and not second.housekeeping_due() and not first.housekeeping_due()
+        get_redis().delete(HOUSEKEEPING_KEY)  # the period is over
+        beating = second.start()
+        try:
+            wait = time.monotonic() + 10
+            while not queued and time.monotonic() < wait:
+                time.sleep(0.01)
+        finally:
+            beating.stop()
+    assert queued == ["two"]

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import psutil
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from privex import embedded
 from privex.extensions import get_redis
-from privex.tasks.heartbeat import live_workers
+from privex.tasks.heartbeat import HOUSEKEEPING_KEY, live_workers
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +63,12 @@ def free_port() -> int:
 
 def test_real_worker_runs_tasks_in_the_app_context(make_app, privex_command, subprocess_env, services, tmp_path):
     application = make_app(CELERY_TASK_ALWAYS_EAGER=False)
+    # A draft that expired a day ago left its uploads behind: the worker's housekeeping removes them.
+    abandoned = Path(application.instance_path) / "drafts" / str(uuid.uuid4()) / str(uuid.uuid4())
+    abandoned.mkdir(parents=True)
+    (abandoned / "hours.md").write_text("# Hours")
+    old = time.time() - 25 * 3600
+    os.utime(abandoned, (old, old))
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen([*privex_command, "worker", "--concurrency", "1"], env=subprocess_env,
                               stdout=log, stderr=subprocess.STDOUT)
@@ -77,6 +84,8 @@ def test_real_worker_runs_tasks_in_the_app_context(make_app, privex_command, sub
             wait_for(lambda: live_workers(get_redis()), 30, what="the worker's heartbeat")
             health = application.test_client().get("/api/v1/health").get_json()
             assert health["status"] == "ok" and health["worker"]["ok"]
+            wait_for(lambda: not abandoned.exists(), 30, what="the housekeeping to remove an expired draft's files")
+            assert get_redis().get(HOUSEKEEPING_KEY).startswith("celery@")  # the worker that ran it
     finally:
         stop(worker)
         log.close()

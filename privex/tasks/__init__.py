@@ -11,7 +11,7 @@ from celery import Celery, Task, signals
 
 from privex.embedded import celery_url
 
-TASK_MODULES = ["privex.tasks.smoke", "privex.tasks.ingestion"]
+TASK_MODULES = ["privex.tasks.smoke", "privex.tasks.ingestion", "privex.tasks.housekeeping"]
 
 
 def init_celery(app) -> Celery:
@@ -50,7 +50,8 @@ def _start_heartbeat(sender, **kwargs):
     from privex.tasks.heartbeat import start_heartbeat
 
     client = redis.Redis.from_url(sender.app.conf.privex_redis_url)
-    sender.app._privex_heartbeat = start_heartbeat(client, sender.hostname)
+    sender.app._privex_heartbeat = start_heartbeat(
+        client, sender.hostname, housekeeping=lambda: sender.app.send_task("privex.housekeeping"))
     # A worker that died mid-document left it `processing`: whichever worker starts next puts it back in line.
     sender.app.send_task("privex.requeue_stuck_documents")
 

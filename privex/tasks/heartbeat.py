@@ -1,24 +1,36 @@
 """Workers announce themselves in Redis every few seconds; /api/v1/health reads who is alive.
 
 Cheaper and steadier than a broadcast ``inspect ping`` on every health request: reading is one SCAN.
+
+The same thread keeps house without a separate scheduler (no Celery beat to run and keep single): every
+``HOUSEKEEPING_SECONDS`` the first worker to claim the period in Redis (``SET NX EX``) queues ``privex.housekeeping``,
+so one run per period happens however many workers there are, and none while there are none.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 
 import redis as redis_lib
+
+log = logging.getLogger(__name__)
 
 PREFIX = "privex:workers:"
 INTERVAL = 10
 TTL = 30
+HOUSEKEEPING_KEY = "privex:housekeeping"
+HOUSEKEEPING_SECONDS = 600
 
 
 class Heartbeat:
-    def __init__(self, client: redis_lib.Redis, hostname: str):
+    def __init__(self, client: redis_lib.Redis, hostname: str, housekeeping: Callable[[], object] | None = None):
         self.client = client
         self.key = PREFIX + hostname
+        self.hostname = hostname
+        self.housekeeping = housekeeping
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="privex-heartbeat", daemon=True)
 
@@ -26,9 +38,17 @@ class Heartbeat:
         while not self._stopped.is_set():
             try:
                 self.client.set(self.key, str(time.time()), ex=TTL)
+                if self.housekeeping is not None and self.housekeeping_due():
+                    self.housekeeping()
             except redis_lib.RedisError:
                 pass  # Redis briefly away: the key expires and health reports it, which is the truth
+            except Exception:  # noqa: BLE001 - the broker refused the task: the next period tries again
+                log.exception("could not queue the housekeeping task")
             self._stopped.wait(INTERVAL)
+
+    def housekeeping_due(self) -> bool:
+        """Whether this worker claimed the current housekeeping period (at most one worker does per period)."""
+        return bool(self.client.set(HOUSEKEEPING_KEY, self.hostname, nx=True, ex=HOUSEKEEPING_SECONDS))
 
     def start(self) -> "Heartbeat":
         self._thread.start()
@@ -42,8 +62,9 @@ class Heartbeat:
             pass
 
 
-def start_heartbeat(client: redis_lib.Redis, hostname: str) -> Heartbeat:
-    return Heartbeat(client, hostname).start()
+def start_heartbeat(client: redis_lib.Redis, hostname: str,
+                    housekeeping: Callable[[], object] | None = None) -> Heartbeat:
+    return Heartbeat(client, hostname, housekeeping).start()
 
 
 def live_workers(client: redis_lib.Redis) -> list[str]:
