@@ -16,6 +16,8 @@ from flask_smorest import Page
 
 from privex.extensions import db
 
+MAX_OFFSET = 2**62
+
 
 @dataclass(frozen=True)
 class Listing:
@@ -36,7 +38,9 @@ class SelectPage(Page):
     @property
     def items(self):
         params = self.page_params
-        statement = self._statement.limit(params.page_size).offset(params.first_item)
+        # flask-smorest bounds `page` only from below: ?page=10**20 would overflow PostgreSQL's bigint OFFSET (a 500).
+        # Any offset this large is past the end of every list, which answers an empty page.
+        statement = self._statement.limit(params.page_size).offset(min(params.first_item, MAX_OFFSET))
         if isinstance(self.collection, Listing):
             return [self.collection.present(row) for row in db.session.execute(statement)]
         return db.session.scalars(statement).all()
