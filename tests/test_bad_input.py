@@ -90,3 +90,31 @@ def test_a_json_body_that_is_not_utf8_is_a_400(client, tenants):  # noqa: F811
     response = client.post("/api/v1/knowledge-bases", data=b'{"name": "\xff\xfe"}', headers=owner.headers,
                            content_type="application/json")
     assert response.status_code == 400 and json.loads(response.get_data())["code"] == 400
+
+
+def test_the_public_api_answers_bad_input_from_a_server_or_a_page_with_a_4xx(app, client, tenants):  # noqa: F811
+    owner, _viewer, _outsider, ids = tenants
+    bot = owner.patch(f"/api/v1/chatbots/{ids['chatbot_id']}",
+                      json={"config": {"allowed_origins": ["https://shop.example"]}}).get_json()
+    key = owner.post(f"/api/v1/workspaces/{owner.workspace_id}/api-keys",
+                     json={"name": "server", "permissions": ["chat", "write"]}).get_json()["key"]
+    session = client.post(f"/api/v1/public/bots/{bot['public_id']}/sessions", headers={"X-API-Key": key},
+                          json={}).get_json()
+    answer = client.post(f"/api/v1/public/bots/{bot['public_id']}/sessions/{session['session_id']}/messages",
+                         headers={"X-API-Key": key}, json={"message": "holidays?"}).get_json()
+    filled = {**ids, "public_id": bot["public_id"], "message_id": answer["message_id"],
+              "session_id": session["session_id"]}
+    callers = {"api key": {"X-API-Key": key}, "allowed page": {"Origin": "https://shop.example"}}
+    statuses = []
+    for rule, method in all_api_routes(app):
+        if not rule.rule.startswith("/api/v1/public/"):
+            continue
+        path = fill_ids(rule, filled)
+        for caller, headers in callers.items():
+            calls = [(label, body) for label, body in bodies()] if method == "POST" else [(q, {"query_string": q})
+                                                                                           for q in QUERY_STRINGS]
+            for label, arguments in calls:
+                response = client.open(path, method=method, headers=headers, **arguments)
+                check(response, (method, rule.rule, caller, label))
+                statuses.append(response.status_code)
+    assert len(statuses) >= 60 and statuses.count(401) == 0, statuses
