@@ -65,3 +65,15 @@ def test_one_worker_per_period_queues_the_housekeeping(app):
         finally:
             beating.stop()
     assert queued == ["two"]
+
+
+def test_housekeeping_runs_every_job_even_when_one_fails(app, database, monkeypatch):
+    from privex.tasks import housekeeping as module
+
+    def broken():
+        raise RuntimeError("the database is read-only")
+
+    monkeypatch.setattr(module, "requeue_stuck_documents", broken)
+    monkeypatch.setattr(module.drafts, "sweep_abandoned_files", lambda: 3)
+    with app.test_request_context():
+        assert module.housekeeping() == {"requeued": None, "draft_folders_removed": 3}

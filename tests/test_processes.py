@@ -61,7 +61,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_real_worker_runs_tasks_in_the_app_context(make_app, privex_command, subprocess_env, services, tmp_path):
+def test_real_worker_runs_tasks_in_the_app_context(app, make_app, privex_command, subprocess_env, services, tmp_path):
     application = make_app(CELERY_TASK_ALWAYS_EAGER=False)
     # A draft that expired a day ago left its uploads behind: the worker's housekeeping removes them.
     abandoned = Path(application.instance_path) / "drafts" / str(uuid.uuid4()) / str(uuid.uuid4())

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
+from privex.extensions import db
 from privex.services import drafts
 from privex.tasks.ingestion import requeue_stuck_documents
 
+log = logging.getLogger(__name__)
+
 
 @shared_task(name="privex.housekeeping")
-def housekeeping() -> dict[str, int]:
-    """Re-queue documents a dead worker left `processing`; remove the uploaded files of drafts that expired."""
-    return {"requeued": requeue_stuck_documents(), "draft_folders_removed": drafts.sweep_abandoned_files()}
+def housekeeping() -> dict[str, int | None]:
+    """Re-queue documents a dead worker left `processing`; remove the uploaded files of drafts that expired.
+
+    Each job runs even when another fails (logged, counted as None): one broken part does not stop the rest."""
+    jobs = {"requeued": requeue_stuck_documents, "draft_folders_removed": drafts.sweep_abandoned_files}
+    done: dict[str, int | None] = {}
+    for name, job in jobs.items():
+        try:
+            done[name] = job()
+        except Exception:  # noqa: BLE001 - logged with its traceback; the next period tries again
+            log.exception("housekeeping: %s failed", name)
+            db.session.rollback()
+            done[name] = None
+    return done
