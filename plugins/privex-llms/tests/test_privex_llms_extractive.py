@@ -180,3 +180,30 @@ def test_a_sentence_without_end_is_quoted_around_the_words_asked_about():
     assert "item57 costs 57 EUR" in answer
     assert answer.startswith("… ") and answer.endswith(" … [1]")
     assert len(answer.split()) <= 60 + 3
+
+
+def test_stems_are_right_when_many_threads_stem_at_once():
+    # gunicorn answers with threads; a Snowball stemmer object keeps the word it works on in itself.
+    import threading
+
+    from privex_llms.chat import sentences
+
+    words = [f"{base}{suffix}" for base in ("refund", "deliver", "organiz", "holiday", "employ", "process", "connect")
+             for suffix in ("", "s", "ed", "ing", "ation", "ations", "er", "ers", "ment")]
+    expected = {}
+    for word in words:
+        sentences.stem.cache_clear()
+        expected[word] = sentences.stem(word)
+    wrong = []
+
+    def stem_all():
+        for _ in range(30):
+            sentences.stem.cache_clear()
+            wrong.extend(word for word in words if sentences.stem(word) != expected[word])
+
+    threads = [threading.Thread(target=stem_all) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

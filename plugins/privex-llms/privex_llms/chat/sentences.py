@@ -9,16 +9,19 @@ joined into paragraphs (a text file wraps its lines) and split into sentences at
 a capital or a digit, except after a known abbreviation or an initial.
 
 Words are lower-cased, stripped of English stop words (and the words questions are phrased with), and stemmed with
-NLTK's Snowball stemmer, so "refunds", "refunded" and "refund" are one term. Nothing here needs downloaded data.
+the English Snowball stemmer (the ``snowballstemmer`` package), so "refunds", "refunded" and "refund" are one term.
+Nothing here needs downloaded data. (NLTK's copy of the stemmer imported all of NLTK and SciPy with it: 0.8 s of
+every web and worker process's start-up.)
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from nltk.stem.snowball import SnowballStemmer
+import snowballstemmer
 
 STOP_WORDS = frozenset("""
 a about above after again against all also am an and any are aren't as at be because been before being below
@@ -38,7 +41,8 @@ e.g i.e etc vs approx incl excl cf al fig no nos dept est mr mrs ms dr prof sr j
 apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun a.m p.m u.s u.k
 """.split())
 
-_stemmer = SnowballStemmer("english")
+# A snowballstemmer stemmer keeps the word it works on in itself: one per thread (gunicorn serves with threads).
+_stemmers = threading.local()
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
@@ -71,7 +75,10 @@ class Sentence:
 
 @lru_cache(maxsize=4096)
 def stem(word: str) -> str:
-    return _stemmer.stem(word)
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def terms(text: str) -> frozenset[str]:
