@@ -156,6 +156,19 @@ class ProviderClient:
             message = f"{where} did not answer within {self.timeout:g} s"
         return ProviderError(message, status=504, transient=True)
 
+    def _refused(self, where: str, response: httpx.Response, delay: float) -> tuple[str, float]:
+        """A failed answer: what to say of it, and how long to wait before the next try (its Retry-After, else
+        ``delay``). Raises at once when another try cannot help (any status but 429 and 5xx)."""
+        failure = rejection(where, response, keyed=self.keyed)
+        if not retryable(response.status_code):
+            raise ProviderError(failure, status=502, transient=False)
+        asked = retry_after(response)
+        return failure, delay if asked is None else asked
+
+    def _gave_up(self, failure: str) -> ProviderError:
+        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        return ProviderError(failure + tries, status=502, transient=True)
+
     def _post_json(self, http: httpx.Client, url: httpx.URL, body: dict[str, Any]) -> Any:
         where = f"{self.provider} at {_public(url)}"
         failure, cause = "", None  # the last retryable failure
@@ -175,16 +188,10 @@ class ProviderClient:
                         excerpt = response.text.strip()[:ERROR_EXCERPT] or "an empty body"
                         raise ProviderError(f"{where} answered with something that is not JSON: {excerpt}",
                                             status=502) from error
-                failure, cause = rejection(where, response, keyed=self.keyed), None
-                if not retryable(response.status_code):
-                    raise ProviderError(failure, status=502, transient=False)
-                asked = retry_after(response)
-                if asked is not None:
-                    delay = asked
+                (failure, delay), cause = self._refused(where, response, delay), None
             if attempt < self.attempts:
                 self.sleep(min(delay, self.max_retry_after))
-        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
-        raise ProviderError(failure + tries, status=502, transient=True) from cause
+        raise self._gave_up(failure) from cause
 
     def stream(self, path: str, body: dict[str, Any], decode: Callable[[Iterator[str]], Iterator[T]]) -> Iterator[T]:
         """POST ``body`` to ``base_url/path`` and yield, as the answer arrives, what ``decode`` makes of its lines
@@ -210,12 +217,7 @@ class ProviderClient:
                                 yield item
                             return
                         response.read()
-                        failure, cause = rejection(where, response, keyed=self.keyed), None
-                        if not retryable(response.status_code):
-                            raise ProviderError(failure, status=502, transient=False)
-                        asked = retry_after(response)
-                        if asked is not None:
-                            delay = asked
+                        (failure, delay), cause = self._refused(where, response, delay), None
                 except httpx.TimeoutException as error:
                     raise self._timed_out(where, error, streaming=started) from error
                 except httpx.TransportError as error:
@@ -228,5 +230,4 @@ class ProviderClient:
                     raise ProviderError(f"{where} sent an answer that cannot be read: {error}", status=502) from error
                 if attempt < self.attempts:
                     self.sleep(min(delay, self.max_retry_after))
-        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
-        raise ProviderError(failure + tries, status=502, transient=True) from cause
+        raise self._gave_up(failure) from cause
