@@ -67,6 +67,21 @@ def test_one_worker_per_period_queues_the_housekeeping(app):
     assert queued == ["two"]
 
 
+def test_a_worker_that_starts_runs_the_housekeeping_even_inside_anothers_period(app):
+    queued = []
+    with app.app_context():
+        assert Heartbeat(get_redis(), "celery@one").housekeeping_due()  # one's period
+        beating = Heartbeat(get_redis(), "celery@restarted", housekeeping=lambda: queued.append("restarted")).start()
+        try:
+            wait = time.monotonic() + 10
+            while not queued and time.monotonic() < wait:
+                time.sleep(0.01)
+        finally:
+            beating.stop()
+        assert get_redis().get(HOUSEKEEPING_KEY) == "celery@restarted"  # and the others wait for the next period
+    assert queued == ["restarted"]
+
+
 def test_housekeeping_runs_every_job_even_when_one_fails(app, database, monkeypatch):
     from privex.tasks import housekeeping as module
 

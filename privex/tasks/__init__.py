@@ -50,10 +50,10 @@ def _start_heartbeat(sender, **kwargs):
     from privex.tasks.heartbeat import start_heartbeat
 
     client = redis.Redis.from_url(sender.app.conf.privex_redis_url)
+    # Its first beat queues the housekeeping: a worker that died mid-document left it `processing`, and whichever
+    # worker starts next puts it back in line.
     sender.app._privex_heartbeat = start_heartbeat(
         client, sender.hostname, housekeeping=lambda: sender.app.send_task("privex.housekeeping"))
-    # A worker that died mid-document left it `processing`: whichever worker starts next puts it back in line.
-    sender.app.send_task("privex.requeue_stuck_documents")
 
 
 @signals.worker_shutdown.connect(dispatch_uid="privex-heartbeat-stop")

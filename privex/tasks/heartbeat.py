@@ -4,7 +4,8 @@ Cheaper and steadier than a broadcast ``inspect ping`` on every health request: 
 
 The same thread keeps house without a separate scheduler (no Celery beat to run and keep single): every
 ``HOUSEKEEPING_SECONDS`` the first worker to claim the period in Redis (``SET NX EX``) queues ``privex.housekeeping``,
-so one run per period happens however many workers there are, and none while there are none.
+so one run per period happens however many workers there are, and none while there are none; and each worker runs it
+once as it starts.
 """
 
 from __future__ import annotations
@@ -35,19 +36,27 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="privex-heartbeat", daemon=True)
 
     def _run(self) -> None:
+        starting = True
         while not self._stopped.is_set():
             try:
                 self.client.set(self.key, str(time.time()), ex=TTL)
-                if self.housekeeping is not None and self.housekeeping_due():
+                if self.housekeeping is not None and self.housekeeping_due(starting=starting):
                     self.housekeeping()
+                starting = False
             except redis_lib.RedisError:
                 pass  # Redis briefly away: the key expires and health reports it, which is the truth
             except Exception:  # noqa: BLE001 - the broker refused the task: the next period tries again
                 log.exception("could not queue the housekeeping task")
             self._stopped.wait(INTERVAL)
 
-    def housekeeping_due(self) -> bool:
-        """Whether this worker claimed the current housekeeping period (at most one worker does per period)."""
+    def housekeeping_due(self, *, starting: bool = False) -> bool:
+        """Whether this worker claimed the current housekeeping period (at most one worker does per period).
+
+        A worker that is starting always runs it, at once, and claims the period: a worker that died may have left
+        documents `processing`, and the next one to start puts them back in line without waiting for the period."""
+        if starting:
+            self.client.set(HOUSEKEEPING_KEY, self.hostname, ex=HOUSEKEEPING_SECONDS)
+            return True
         return bool(self.client.set(HOUSEKEEPING_KEY, self.hostname, nx=True, ex=HOUSEKEEPING_SECONDS))
 
     def start(self) -> "Heartbeat":
