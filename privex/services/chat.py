@@ -24,7 +24,7 @@ from llama_index.core.utils import get_tokenizer
 from privex.auth.tokens import now
 from privex.contracts import ProviderError, SourceError
 from privex.extensions import db, get_redis, state
-from privex.models import ChatMessage, ChatSession, Chatbot, Credential, KnowledgeBase, TokenUsage, Workspace
+from privex.models import ChatMessage, ChatSession, Chatbot, KnowledgeBase, TokenUsage, Workspace
 from privex.plugins import NotInstalled
 from privex.services import credentials, plans
 from privex.services.retrieval import retrieve
@@ -84,8 +84,7 @@ def provider_params(config: dict, workspace: Workspace) -> dict:
     if "fallback_message" in properties and config.get("fallback_message"):
         params.setdefault("fallback_message", config["fallback_message"])
     if config.get("credential_id"):
-        credential = db.session.scalar(sa.select(Credential).where(Credential.workspace_id == workspace.id,
-                                                                   Credential.id == config["credential_id"]))
+        credential = credentials.in_workspace(workspace.id, config["credential_id"])
         if credential is None:
             abort(422, message="the credential this bot's provider uses was deleted; choose another")
         try:

@@ -14,8 +14,9 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate
 
 from privex.extensions import db, get_redis, state
-from privex.models import ChatSession, Credential, KnowledgeBase, Workspace
+from privex.models import ChatSession, KnowledgeBase, Workspace
 from privex.plugins import NotInstalled
+from privex.services import credentials
 
 ORIGIN = r"^https?://[^/\s?#]+$"
 
@@ -109,8 +110,7 @@ def resolve_config(workspace: Workspace, current: dict | None, changes: dict | N
         except ValueError as error:
             abort(422, message=str(error), errors={"config": {"model_params": [str(error)]}})
     if config["credential_id"] is not None:
-        if db.session.scalar(sa.select(Credential.id).where(Credential.workspace_id == workspace.id,
-                                                            Credential.id == config["credential_id"])) is None:
+        if credentials.in_workspace(workspace.id, config["credential_id"]) is None:
             abort(422, message="credential_id is not a credential of this workspace",
                   errors={"config": {"credential_id": ["not found in this workspace"]}})
         config["credential_id"] = str(config["credential_id"])

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -76,6 +77,12 @@ def audit(credential: Credential, action: str, user_id=None, **detail) -> None:
         created_at=now(), workspace_id=credential.workspace_id, credential_id=credential.id, user_id=user_id,
         action=action,
         ip_address=request.remote_addr if has_request_context() else None, detail=detail))
+
+
+def in_workspace(workspace_id, credential_id) -> Credential | None:
+    """The credential ``credential_id`` if it belongs to the workspace, else None (callers say why it matters)."""
+    return db.session.scalar(sa.select(Credential).where(Credential.workspace_id == workspace_id,
+                                                         Credential.id == credential_id))
 
 
 def set_secret(credential: Credential, secret: dict[str, Any]) -> None:

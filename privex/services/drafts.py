@@ -178,8 +178,7 @@ def add_uploads(workspace: Workspace, draft_id, storages) -> list[dict]:
 def _credential(workspace: Workspace, credential_id) -> Credential | None:
     if credential_id is None:
         return None
-    credential = db.session.scalar(sa.select(Credential).where(Credential.workspace_id == workspace.id,
-                                                               Credential.id == credential_id))
+    credential = credentials.in_workspace(workspace.id, credential_id)
     if credential is None:
         abort(422, message="credential_id is not a credential of this workspace",
               errors={"credential_id": ["not found in this workspace"]})
@@ -346,9 +345,9 @@ def finalize(workspace: Workspace, draft_id, user_id) -> tuple[KnowledgeBase, li
                 document.source_url = source.get("source_url")
                 document.source_config = {"config": source["config"], "credential": bool(source.get("credential_id"))}
                 # A credential deleted since the source was added is left out: the document fails saying so.
-                document.credential_id = db.session.scalar(sa.select(Credential.id).where(
-                    Credential.workspace_id == workspace.id, Credential.id == source["credential_id"])) if source.get(
+                credential = credentials.in_workspace(workspace.id, source["credential_id"]) if source.get(
                     "credential_id") else None
+                document.credential_id = credential.id if credential else None
             db.session.add(document)
             documents.append(document)
         for origin, target in moves:
