@@ -210,7 +210,7 @@ class DraftItem(DraftView):
         for key in ("name", "description"):
             if key in payload:
                 draft[key] = payload[key]
-        return service.save_draft(draft)
+        return service.DRAFTS.save(draft)
 
     @blp.response(204)
     def delete(self, bot_draft_id):

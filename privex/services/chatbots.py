@@ -4,19 +4,19 @@ from. The chat itself is ``privex.services.chat``.
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate
 
-from privex.extensions import db, get_redis, state
+from privex.auth.tokens import now
+from privex.extensions import db, state
 from privex.models import ChatSession, KnowledgeBase, Workspace
 from privex.plugins import NotInstalled
 from privex.services import credentials
+from privex.services.redis_drafts import DraftStore
 
 ORIGIN = r"^https?://[^/\s?#]+$"
 
@@ -132,25 +132,11 @@ def knowledge_bases(workspace: Workspace, ids) -> list[KnowledgeBase]:
 
 # -- drafts --------------------------------------------------------------------------------------------------------
 
-def _key(draft_id) -> str:
-    return f"privex:bot-draft:{draft_id}"
-
-
-def _lifetime() -> int:
-    return int(current_app.config.get("DRAFT_HOURS", 24)) * 3600
-
-
-def save_draft(draft: dict) -> dict:
-    moment = datetime.now(timezone.utc)
-    draft["updated_at"] = moment.isoformat()
-    draft["expires_at"] = (moment + timedelta(seconds=_lifetime())).isoformat()
-    get_redis().set(_key(draft["id"]), json.dumps(draft), ex=_lifetime())
-    return draft
+DRAFTS = DraftStore("privex:bot-draft")
 
 
 def get_draft(workspace: Workspace, draft_id) -> dict:
-    raw = get_redis().get(_key(draft_id))
-    draft = json.loads(raw) if raw else None
+    draft = DRAFTS.read(draft_id)
     if draft is None or draft["workspace_id"] != str(workspace.id):
         abort(404, message="Chatbot draft not found: it never existed, was finalized or deleted, or expired "
                            f"({current_app.config.get('DRAFT_HOURS', 24)} hours after its last change).")
@@ -158,7 +144,7 @@ def get_draft(workspace: Workspace, draft_id) -> dict:
 
 
 def delete_draft(draft: dict) -> None:
-    get_redis().delete(_key(draft["id"]))
+    DRAFTS.delete(draft["id"])
     sessions = sa.select(ChatSession.id).where(ChatSession.user_metadata["draft_id"].astext == draft["id"])
     db.session.execute(sa.delete(ChatSession).where(ChatSession.id.in_(sessions)))
     db.session.commit()
@@ -167,7 +153,7 @@ def delete_draft(draft: dict) -> None:
 def new_draft(workspace: Workspace, user_id, payload: dict) -> dict:
     config = resolve_config(workspace, {}, payload.get("config"))
     kb_ids = [str(kb.id) for kb in knowledge_bases(workspace, payload.get("knowledge_base_ids"))]
-    moment = datetime.now(timezone.utc).isoformat()
-    return save_draft({"id": str(uuid.uuid4()), "workspace_id": str(workspace.id), "created_at": moment,
+    moment = now().isoformat()
+    return DRAFTS.save({"id": str(uuid.uuid4()), "workspace_id": str(workspace.id), "created_at": moment,
                        "created_by_id": str(user_id) if user_id else None, "name": payload["name"],
                        "description": payload.get("description"), "config": config, "knowledge_base_ids": kb_ids})

@@ -9,13 +9,11 @@ ingestion) and queues their ingestion. Changes to a draft hold a short Redis loc
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +22,7 @@ from flask import current_app
 from flask_smorest import abort
 from llama_index.core.schema import Document as LlamaDocument
 
+from privex.auth.tokens import now
 from privex.contracts import SourceError, UnreadableDocument
 from privex.extensions import db, get_redis, state
 from privex.models import Credential, Document, KnowledgeBase, Workspace
@@ -31,6 +30,7 @@ from privex.plugins import NotInstalled
 from privex.services import credentials, knowledge
 from privex.services.credentials import CredentialUnreadable
 from privex.services.ingestion import connector_config, parser_for, upload_folder
+from privex.services.redis_drafts import DraftStore
 
 SETTINGS = ("name", "description", "vector_store", "embedding_model", "chunking_strategy", "chunking_config",
             "retrieval_config")
@@ -40,20 +40,11 @@ MAX_SOURCES = 200
 PREVIEW_PARTS = 3  # a preview of a connector source reads at most this many pages
 
 
-def _key(draft_id) -> str:
-    return f"privex:kb-draft:{draft_id}"
+STORE = DraftStore("privex:kb-draft")
 
 
 def _finalized_key(draft_id) -> str:
-    return f"privex:kb-draft:{draft_id}:finalized"
-
-
-def _lifetime() -> int:
-    return int(current_app.config.get("DRAFT_HOURS", 24)) * 3600
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return f"{STORE.key(draft_id)}:finalized"
 
 
 def drafts_root() -> Path:
@@ -64,23 +55,10 @@ def draft_folder(draft: dict) -> Path:
     return drafts_root() / draft["workspace_id"] / draft["id"]
 
 
-def _save(draft: dict) -> dict:
-    moment = _now()
-    draft["updated_at"] = moment.isoformat()
-    draft["expires_at"] = (moment + timedelta(seconds=_lifetime())).isoformat()
-    get_redis().set(_key(draft["id"]), json.dumps(draft), ex=_lifetime())
-    return draft
-
-
-def _read(draft_id) -> dict | None:
-    raw = get_redis().get(_key(draft_id))
-    return json.loads(raw) if raw else None
-
-
 def get(workspace: Workspace, draft_id) -> dict:
     """The workspace's draft ``draft_id``: 404 when it is another workspace's, expired or never existed; 409 when it
     was finalized."""
-    draft = _read(draft_id)
+    draft = STORE.read(draft_id)
     if draft is None or draft["workspace_id"] != str(workspace.id):
         finalized = get_redis().get(_finalized_key(draft_id))
         if finalized:
@@ -97,10 +75,10 @@ def get(workspace: Workspace, draft_id) -> dict:
 @contextmanager
 def changing(workspace: Workspace, draft_id):
     """The draft, read under its lock; saved (with a new expiry) when the block ends without an error."""
-    with get_redis().lock(_key(draft_id) + ":lock", timeout=30, blocking_timeout=10):
+    with get_redis().lock(STORE.key(draft_id) + ":lock", timeout=30, blocking_timeout=10):
         draft = get(workspace, draft_id)
         yield draft
-        _save(draft)
+        STORE.save(draft)
 
 
 def check_settings(settings: dict, current: dict | None = None) -> dict:
@@ -116,11 +94,11 @@ def create(workspace: Workspace, user_id, payload: dict) -> dict:
     sweep_abandoned_files()
     settings = {**DEFAULTS, **check_settings(payload)}
     settings.pop("embedding_dim", None)
-    moment = _now().isoformat()
+    moment = now().isoformat()
     draft = {"id": str(uuid.uuid4()), "workspace_id": str(workspace.id),
              "created_by_id": str(user_id) if user_id else None, "created_at": moment,
              "settings": {key: settings.get(key) for key in SETTINGS}, "sources": []}
-    return _save(draft)
+    return STORE.save(draft)
 
 
 def update(draft: dict, payload: dict) -> None:
@@ -130,7 +108,7 @@ def update(draft: dict, payload: dict) -> None:
 
 def delete(workspace: Workspace, draft_id) -> None:
     draft = get(workspace, draft_id)
-    get_redis().delete(_key(draft_id))
+    STORE.delete(draft_id)
     shutil.rmtree(draft_folder(draft), ignore_errors=True)
 
 
@@ -139,9 +117,9 @@ def sweep_abandoned_files() -> int:
     root, removed = drafts_root(), 0
     if not root.is_dir():
         return 0
-    cutoff = time.time() - _lifetime()
+    cutoff = time.time() - STORE.lifetime()
     for folder in root.glob("*/*"):
-        if folder.is_dir() and folder.stat().st_mtime < cutoff and not get_redis().exists(_key(folder.name)):
+        if folder.is_dir() and folder.stat().st_mtime < cutoff and not get_redis().exists(STORE.key(folder.name)):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
@@ -162,7 +140,7 @@ def add_uploads(workspace: Workspace, draft_id, storages) -> list[dict]:
             source_id = str(uuid.uuid4())
             name, size = knowledge.store_upload(storage, draft_folder(draft) / source_id)
             sources.append({"id": source_id, "type": "upload", "name": name, "size_bytes": size,
-                            "mime_type": storage.mimetype or None, "added_at": _now().isoformat()})
+                            "mime_type": storage.mimetype or None, "added_at": now().isoformat()})
         with changing(workspace, draft_id) as current:
             if len(current["sources"]) + len(sources) > MAX_SOURCES:
                 abort(422, message=f"a draft holds at most {MAX_SOURCES} sources; finalize it and add more to the "
@@ -229,7 +207,7 @@ def add_connector_source(workspace: Workspace, draft_id, connector_name: str, pa
     source = {"id": str(uuid.uuid4()), "type": connector_name,
               "name": payload.get("name") or default_name(connector_name, config), "config": config,
               "credential_id": str(payload["credential_id"]) if payload.get("credential_id") else None,
-              "added_at": _now().isoformat()}
+              "added_at": now().isoformat()}
     if connector_name == "web":
         source["source_url"] = config.get("url")
     with changing(workspace, draft_id) as draft:
@@ -315,7 +293,7 @@ def preview(workspace: Workspace, draft_id, args: dict) -> dict:
 def finalize(workspace: Workspace, draft_id, user_id) -> tuple[KnowledgeBase, list[Document]]:
     """Create the knowledge base and its documents from the draft; the caller commits nothing more and queues
     the documents' ingestion."""
-    with get_redis().lock(_key(draft_id) + ":lock", timeout=60, blocking_timeout=10):
+    with get_redis().lock(STORE.key(draft_id) + ":lock", timeout=60, blocking_timeout=10):
         draft = get(workspace, draft_id)
         settings = dict(draft["settings"])
         if not settings.get("name"):
@@ -360,7 +338,7 @@ def finalize(workspace: Workspace, draft_id, user_id) -> tuple[KnowledgeBase, li
                 os.replace(target, origin)
             raise
         redis = get_redis()
-        redis.set(_finalized_key(draft_id), f"{workspace.id}:{knowledge_base.id}", ex=_lifetime())
-        redis.delete(_key(draft_id))
+        redis.set(_finalized_key(draft_id), f"{workspace.id}:{knowledge_base.id}", ex=STORE.lifetime())
+        redis.delete(STORE.key(draft_id))
         shutil.rmtree(draft_folder(draft), ignore_errors=True)
     return knowledge_base, documents
