@@ -92,13 +92,14 @@ def eval_command(knowledge_base_id: str, questions_path: str, as_json: bool):
 @with_appcontext
 def create_admin(email: str, password: str | None):
     """Make EMAIL a platform superuser (creating the account if needed). Superusers may open /admin."""
-    from privex.services.accounts import PasswordTooWeak, create_superuser
+    from privex.services.accounts import create_superuser
+    from privex.services.errors import ServiceError
 
     _require_current_schema()
     password = password or current_app.config.get("ADMIN_PASSWORD")
     try:
         user, created = create_superuser(email, password, ask_password=_ask_password)
-    except (ValueError, PasswordTooWeak) as error:
+    except (ValueError, ServiceError) as error:
         raise click.ClickException(str(error)) from error
     verb = "Created" if created else "Promoted"
     click.echo(f"{verb} superuser {user.email} (user {user.id}). Sign in at /login, then open /admin.")
@@ -108,6 +109,7 @@ def _require_current_schema() -> None:
     """Refuse clearly, instead of with a traceback, when the database has not been migrated to the code's head."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
     from privex.extensions import db, migrate
 
     config = migrate.get_config()

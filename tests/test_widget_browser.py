@@ -328,7 +328,7 @@ def test_a_site_the_bot_does_not_allow_gets_a_readable_error_not_a_crash(live, p
     bubble = widget(page).locator("button.bubble")
     bubble.click()
     error = widget(page).locator(".msg.error")
-    expect(error).to_contain_text("may not be allowed to use this chatbot")
+    expect(error).to_contain_text("may not use this bot")  # the server's reason, readable across origins
     expect(widget(page).locator("[role=dialog]")).to_be_visible()
     page.keyboard.press("Escape")
     assert focused(page) == "bubble"

@@ -2,6 +2,9 @@
 
 flask-smorest registers its error handler for every ``HTTPException`` app-wide; ours answers JSON only for paths
 under ``/api`` and hands everything else (the builder's pages, ``/admin``) back to Flask's HTML error pages.
+
+Services raise the domain errors of ``privex.services.errors``; ``STATUS`` below is the one place that says which
+HTTP status each one is, for the API and for any page that lets one through.
 """
 
 from __future__ import annotations
@@ -11,18 +14,54 @@ from flask_smorest import Api as SmorestApi
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
+from privex.services import errors as domain
+
 API_PREFIX = "/api"
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="privex"'}
+
+# The status of each domain error; a subclass takes its nearest listed ancestor's.
+STATUS: dict[type[domain.ServiceError], int] = {
+    domain.Invalid: 422,
+    domain.Unsupported: 415,
+    domain.TooLarge: 413,
+    domain.NotAuthenticated: 401,
+    domain.PlanLimit: 402,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.Gone: 410,
+    domain.DetailsRequired: 428,
+    domain.RateLimited: 429,
+    domain.ProviderFailed: 502,
+    domain.ServiceError: 400,
+}
 
 
-class PaymentRequired(HTTPException):
-    """402: the organization's plan does not allow this (werkzeug has no class for 402)."""
+def status_of(error: domain.ServiceError) -> int:
+    if isinstance(error, domain.ProviderFailed) and error.timed_out:
+        return 504
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 400
 
-    code = 402
-    description = "The organization's plan does not allow this."
 
-    def __init__(self, message: str, errors: dict | None = None):
-        super().__init__(message)
-        self.data = {"message": message, "errors": errors or {}}
+def headers_of(error: domain.ServiceError) -> dict:
+    if isinstance(error, domain.RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, domain.NotAuthenticated):
+        return dict(UNAUTHORIZED_HEADERS)
+    return {}
+
+
+def handle_service_error(error: domain.ServiceError):
+    """A service's refusal: JSON under /api; elsewhere the HTTP error of the same status (an HTML page)."""
+    status = status_of(error)
+    if wants_json():
+        return {"code": status, "message": error.message, "errors": error.errors}, status, headers_of(error)
+    page = HTTPException(error.message)
+    page.code = status
+    return page.get_response(), status, headers_of(error)
 
 
 def wants_json() -> bool:
@@ -66,6 +105,7 @@ class Api(SmorestApi):
     def init_app(self, app, *args, **kwargs):
         super().init_app(app, *args, **kwargs)
         app.before_request(require_known_body_type)
+        app.register_error_handler(domain.ServiceError, handle_service_error)
 
     def handle_http_exception(self, error: HTTPException):
         if not wants_json():

@@ -10,12 +10,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from privex.api.pagination import Listing, SelectPage
 from privex.api.serialize import fields_of
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.extensions import db
 from privex.models import Invitation, Organization, OrganizationMember, User, Workspace
 from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS, WORKSPACE_ROLES
 from privex.services import organizations as service
-from privex.services import plans
+from privex.services import analytics, plans
 from privex.tenancy.context import TenantView, auth_required, caller, require_user
 
 blp = Blueprint("organizations", __name__, url_prefix="/orgs", description="Organizations, members, billing")
@@ -310,25 +310,7 @@ class OrganizationUsage(TenantView):
     @blp.response(200, UsageSchema)
     def get(self, args, org_id):
         """Token usage of every bot of the organization over the last `days` days"""
-        from datetime import timedelta
-
-        from privex.models import Chatbot, TokenUsage
-
-        since = now() - timedelta(days=args["days"])
-        scope = (TokenUsage.organization_id == self.organization.id, TokenUsage.created_at >= since)
-        count, prompt, completion, estimated = db.session.execute(sa.select(
-            sa.func.count(), sa.func.coalesce(sa.func.sum(TokenUsage.prompt_tokens), 0),
-            sa.func.coalesce(sa.func.sum(TokenUsage.completion_tokens), 0),
-            sa.func.count().filter(TokenUsage.estimated)).where(*scope)).one()
-        rows = db.session.execute(sa.select(
-            TokenUsage.chatbot_id, Chatbot.name, sa.func.sum(TokenUsage.prompt_tokens),
-            sa.func.sum(TokenUsage.completion_tokens)).outerjoin(Chatbot, Chatbot.id == TokenUsage.chatbot_id)
-            .where(*scope).group_by(TokenUsage.chatbot_id, Chatbot.name)
-            .order_by(sa.func.sum(TokenUsage.prompt_tokens + TokenUsage.completion_tokens).desc())).all()
-        return {"since": since, "messages": count, "prompt_tokens": prompt, "completion_tokens": completion,
-                "total_tokens": prompt + completion, "estimated_share": round(estimated / count, 3) if count else 0.0,
-                "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None, "name": name,
-                                "prompt_tokens": int(p), "completion_tokens": int(c)} for bot_id, name, p, c in rows]}
+        return analytics.organization_usage(self.organization, args["days"])
 
 
 @blp.route("/<uuid:org_id>/transfer")

@@ -19,12 +19,13 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from privex.api.auth import TokenSchema, auth_rate_limit, token_response
+from privex.api.errors import UNAUTHORIZED_HEADERS
 from privex.auth import wallets
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.extensions import db, get_redis
 from privex.models import AuthIdentity
-from privex.services import accounts
-from privex.tenancy.context import UNAUTHORIZED_HEADERS, auth_required, public, require_user
+from privex.services import registration
+from privex.tenancy.context import auth_required, public, require_user
 
 blp = Blueprint("wallets", __name__, url_prefix="/auth", description="Wallet sign-in (EVM, Solana, Cosmos)")
 
@@ -167,7 +168,7 @@ class WalletVerify(MethodView):
         address, details = verified_address(provider, payload)
         identity = find_identity(provider, address)
         if identity is None:
-            user = accounts.sign_up_with_wallet(provider, address, details)
+            user = registration.sign_up_with_wallet(provider, address, details)
         else:
             user = identity.user
             if not user.is_active:

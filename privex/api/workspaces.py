@@ -10,7 +10,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from privex.api.pagination import Listing, SelectPage
 from privex.api.serialize import fields_of
-from privex.auth.tokens import now, sha256
+from privex.auth.tokens import sha256
+from privex.clock import now
 from privex.extensions import db
 from privex.models import APIKey, User, Workspace, WorkspaceMember
 from privex.models.tenancy import WORKSPACE_ROLES

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, has_request_context, request
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.contracts import SourceError
 from privex.extensions import db
 from privex.models import Credential, CredentialAuditLog

@@ -21,13 +21,13 @@ from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo
 from llama_index.core.schema import Document as LlamaDocument
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.contracts import ProviderError, SourceError, UnreadableDocument
 from privex.extensions import db, state
-from privex.models import Chunk, Credential, Document, KnowledgeBase
+from privex.models import Credential, Document, KnowledgeBase
 from privex.models.knowledge import FILE_SOURCES
 from privex.plugins import NotInstalled
-from privex.services import credentials
+from privex.services import components, credentials
 from privex.services.credentials import CredentialUnreadable
 
 log = logging.getLogger(__name__)
@@ -60,19 +60,6 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def components(knowledge_base: KnowledgeBase):
-    """The chunker, embedding model and vector store a knowledge base is configured with (NotInstalled if not)."""
-    plugins = state().plugins
-    embed_model = plugins.embedding_models[knowledge_base.embedding_model].create(
-        **(knowledge_base.retrieval_config.get("embedding") or {}))
-    chunker_config = dict(knowledge_base.chunking_config or {})
-    if knowledge_base.chunking_strategy == "semantic":
-        chunker_config["embed_model"] = embed_model
-    chunker = plugins.chunkers[knowledge_base.chunking_strategy].create(**chunker_config)
-    store = plugins.vector_stores[knowledge_base.vector_store].create(knowledge_base, knowledge_base.embedding_dim)
-    return chunker, embed_model, store
 
 
 def load(document: Document) -> list[LlamaDocument]:
@@ -153,8 +140,8 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
             parts, digest = fetch(document)
             if not force and was_indexed and digest == previous_digest:
                 # The source has not changed since it was indexed: its chunks stay as they are.
-                return done(document, digest, db.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
-                    Chunk.document_id == document.id)))
+                return done(document, digest,
+                            components.vector_store(knowledge_base).summary(str(document.id))["chunks"])
         else:
             parts = load(document)
         nodes = chunk(document, knowledge_base, parts)
@@ -169,7 +156,7 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
             raise TransientFailure(str(error)) from error
         return fail(document, str(error))
     # Swap: old chunks out and new chunks in, in one transaction.
-    _, _, store = components(knowledge_base)
+    store = components.vector_store(knowledge_base)
     store.delete(str(document.id))
     # A batch at a time, each node carrying its embedding as the list LlamaIndex wants only while it is stored.
     for start in range(0, len(nodes), STORE_BATCH):
@@ -192,7 +179,7 @@ def done(document: Document, digest: str | None, chunks: int) -> Document:
 
 def chunk(document: Document, knowledge_base: KnowledgeBase, parts: list[LlamaDocument]) -> list[BaseNode]:
     """The document's chunks, numbered, with the document as their source."""
-    chunker, _, _ = components(knowledge_base)
+    chunker = components.chunker_of(knowledge_base)
     nodes = IngestionPipeline(transformations=[chunker]).run(documents=parts)
     for position, node in enumerate(nodes):
         node.metadata["position"] = position
@@ -208,7 +195,7 @@ def embed(document: Document, knowledge_base: KnowledgeBase, nodes: list[BaseNod
 
     Kept as float32 arrays (what the model computes and pgvector stores) until the nodes are stored: as lists of
     Python floats the 30,000 embeddings of a 50 MB text PDF took about 370 MB, as arrays they take 50 MB."""
-    _, embed_model, _ = components(knowledge_base)
+    embed_model = components.embedding_model(knowledge_base.embedding_model, knowledge_base.retrieval_config)
     vectors = []
     for start in range(0, len(nodes), EMBED_BATCH):
         batch = nodes[start:start + EMBED_BATCH]

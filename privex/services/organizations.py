@@ -12,13 +12,14 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_smorest import abort
 
-from privex.auth.tokens import now, sha256
+from privex.auth.tokens import sha256
+from privex.clock import now
 from privex.extensions import db
 from privex.models import Invitation, Organization, OrganizationMember, User, Workspace, WorkspaceMember
 from privex.services import plans
 from privex.services.accounts import find_email_identity, normalize_email
+from privex.services.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 
 
 def create_organization(user: User, name: str, *, personal: bool = False,
@@ -39,7 +40,8 @@ def add_workspace(organization: Organization, user: User, name: str, *, descript
         plans.enforce(organization, "workspaces")
     if db.session.scalar(sa.select(Workspace.id).where(Workspace.organization_id == organization.id,
                                                        Workspace.name == name)):
-        abort(409, message=f"a workspace named {name!r} already exists in this organization")
+        raise Conflict(f"a workspace named {name!r} already exists in this organization",
+                       errors={"name": ["already used by another workspace of this organization"]})
     workspace = Workspace(organization_id=organization.id, name=name, description=description,
                           is_default=is_default, created_by_id=user.id, owner_id=user.id)
     db.session.add(workspace)
@@ -66,18 +68,18 @@ def _owner_count(organization_id) -> int:
 
 def change_organization_role(member: OrganizationMember, role: str, acting_role: str) -> None:
     if "owner" in (role, member.role) and acting_role != "owner":
-        abort(403, message="only an owner can make someone an owner or change an owner's role")
+        raise Forbidden("only an owner can make someone an owner or change an owner's role")
     if member.role == "owner" and role != "owner" and _owner_count(member.organization_id) == 1:
-        abort(409, message="this is the organization's last owner: make someone else owner first")
+        raise Conflict("this is the organization's last owner: make someone else owner first")
     member.role = role
 
 
 def remove_organization_member(member: OrganizationMember, acting_role: str, acting_user_id) -> None:
     leaving = member.user_id == acting_user_id
     if member.role == "owner" and not leaving and acting_role != "owner":
-        abort(403, message="only an owner can remove an owner")
+        raise Forbidden("only an owner can remove an owner")
     if member.role == "owner" and _owner_count(member.organization_id) == 1:
-        abort(409, message="the last owner cannot leave or be removed: transfer ownership or delete the organization")
+        raise Conflict("the last owner cannot leave or be removed: transfer ownership or delete the organization")
     workspace_ids = sa.select(Workspace.id).where(Workspace.organization_id == member.organization_id)
     db.session.execute(sa.delete(WorkspaceMember).where(WorkspaceMember.user_id == member.user_id,
                                                         WorkspaceMember.workspace_id.in_(workspace_ids)))
@@ -87,8 +89,8 @@ def remove_organization_member(member: OrganizationMember, acting_role: str, act
 def transfer_organization(organization: Organization, from_user_id, to_user_id) -> None:
     target = organization_member(organization.id, to_user_id)
     if target is None:
-        abort(422, message="the new owner must already be a member of the organization",
-              errors={"user_id": ["not a member of this organization"]})
+        raise Invalid("the new owner must already be a member of the organization",
+                      errors={"user_id": ["not a member of this organization"]})
     target.role = "owner"
     current = organization_member(organization.id, from_user_id)
     if current is not None and current.user_id != target.user_id:
@@ -97,7 +99,7 @@ def transfer_organization(organization: Organization, from_user_id, to_user_id) 
 
 def add_organization_member(organization: Organization, user: User, role: str, invited_by_id) -> OrganizationMember:
     if organization_member(organization.id, user.id) is not None:
-        abort(409, message="this user is already a member of the organization")
+        raise Conflict("this user is already a member of the organization")
     # A pending invitation to the same person would hold a second seat: it is fulfilled by this.
     db.session.execute(sa.update(Invitation).where(
         Invitation.organization_id == organization.id, Invitation.email == user.email,
@@ -112,7 +114,7 @@ def add_organization_member(organization: Organization, user: User, role: str, i
 
 def add_workspace_member(workspace: Workspace, user: User, role: str) -> WorkspaceMember:
     if workspace_member(workspace.id, user.id) is not None:
-        abort(409, message="this user is already a member of the workspace")
+        raise Conflict("this user is already a member of the workspace")
     member = WorkspaceMember(workspace_id=workspace.id, user_id=user.id, role=role)
     db.session.add(member)
     db.session.flush()
@@ -127,7 +129,7 @@ def invite(organization: Organization, email: str, role: str, invited_by_id, *,
         Invitation.organization_id == organization.id, Invitation.email == email,
         Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now()))
     if pending is not None:
-        abort(409, message=f"{email} already has a pending invitation; revoke it to send a new one")
+        raise Conflict(f"{email} already has a pending invitation; revoke it to send a new one")
     plans.enforce(organization, "members")
     token = "inv_" + secrets.token_urlsafe(24)
     invitation = Invitation(organization_id=organization.id, email=email, role=role,
@@ -149,13 +151,15 @@ def accept_invitation(token: str, user: User) -> Invitation:
     invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == sha256(token))
                                    .with_for_update())
     if invitation is None or invitation.revoked_at is not None:
-        abort(404, message="this invitation does not exist or was revoked")
+        raise NotFound("this invitation does not exist or was revoked")
     if invitation.accepted_at is not None:
-        abort(409, message="this invitation has already been accepted")
+        raise Conflict("this invitation has already been accepted")
     if invitation.expires_at <= now():
-        abort(410, message="this invitation has expired; ask for a new one")
+        raise Gone("this invitation has expired; ask for a new one")
     if user.email != invitation.email:
-        abort(403, message=f"this invitation is for {invitation.email}; sign in with that email to accept it")
+        # Whom it was sent to is not said: the link may have reached someone it was not meant for.
+        raise Forbidden("this invitation was sent to another email address; sign in with the account it was sent "
+                        "to, or ask for an invitation of your own")
     organization = db.session.get(Organization, invitation.organization_id)
     if organization_member(organization.id, user.id) is None:
         # The pending invitation already counts against the plan, so no limit check here.

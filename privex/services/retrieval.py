@@ -15,7 +15,7 @@ from llama_index.core.vector_stores.types import (MetadataFilter, MetadataFilter
 
 from privex.extensions import db
 from privex.models import Document, KnowledgeBase
-from privex.services.ingestion import components
+from privex.services import components
 
 MODES = {"vector": VectorStoreQueryMode.DEFAULT, "keyword": VectorStoreQueryMode.TEXT_SEARCH,
          "hybrid": VectorStoreQueryMode.HYBRID}
@@ -40,7 +40,7 @@ def retrieve(knowledge_base: KnowledgeBase, query: str, *, mode: str = "hybrid",
     matches); ``threshold`` (0-1) drops chunks less similar to the query than that."""
     if mode not in MODES:
         raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
-    _, embed_model, store = components(knowledge_base)
+    embed_model, store = components.searching(knowledge_base)
     needs_embedding = mode != "keyword" or threshold is not None
     embedding = embed_model.get_query_embedding(query) if needs_embedding else None
     result = store.query(VectorStoreQuery(query_str=query, query_embedding=embedding, similarity_top_k=top_k,
