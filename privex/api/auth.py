@@ -19,7 +19,7 @@ from privex.clock import now
 from privex.extensions import db, limiter
 from privex.models import AuthSession, Organization, OrganizationMember, User, Workspace, WorkspaceMember
 from privex.services import accounts, registration
-from privex.services.organizations import default_context, first_workspace
+from privex.services.workspaces import default_context, first_workspace
 from privex.tenancy.context import auth_required, caller, public, require_user
 from privex.tenancy.permissions import effective_workspace_role
 

@@ -4,12 +4,11 @@ of analytics, sessions with their messages, and analytics.
 
 from __future__ import annotations
 
-import json
-
-from flask import Response, request, stream_with_context
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from privex.api.answers import AnswerSchema, test_chat
 from privex.api.pagination import SelectPage
 from privex.models import ChatSession, Chatbot, KnowledgeBase
 from privex.models.bots import BOT_STATUSES
@@ -75,15 +74,6 @@ class ChatTestSchema(Schema):
     stream = fields.Boolean(load_default=False, metadata={"description": "answer as server-sent events"})
 
 
-class AnswerSchema(Schema):
-    session_id = fields.String()
-    message_id = fields.String()
-    answer = fields.String()
-    citations = fields.List(fields.Dict())
-    usage = fields.Dict()
-    latency_ms = fields.Integer()
-
-
 class AttachKnowledgeBaseSchema(Schema):
     knowledge_base_id = fields.UUID(required=True)
 
@@ -132,30 +122,6 @@ class ChatbotAnalyticsSchema(Schema):
     thumbs_down = fields.Integer()
     unanswered = fields.Integer(metadata={"description": "answers given with the fallback (nothing relevant found)"})
     leads = fields.Integer()
-
-
-def sse(events) -> Response:
-    """Server-sent events: ``event: <type>`` and the event as JSON, flushed one by one."""
-
-    def lines():
-        for event in events:
-            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
-
-    return Response(stream_with_context(lines()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def answer(bot: conversations.Bot, session: ChatSession, payload: dict):
-    """A turn answered as JSON, or streamed as server-sent events when the payload asks for ``stream``."""
-    session_id = str(session.id)  # the stream is read after the request's database session has closed
-    events = conversations.respond(bot, session, payload["message"])
-    if payload.get("stream"):
-        return sse(({**event, "session_id": session_id} if event["type"] == "done" else event) for event in events)
-    return {"session_id": session_id, **conversations.gather(events)}
-
-
-def test_chat(bot: conversations.Bot, payload: dict):
-    return answer(bot, conversations.test_session(bot, payload.get("session_id")), payload)
 
 
 class DraftView(ResourceView):

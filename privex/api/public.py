@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import orm
 
-from privex.api.chatbots import AnswerSchema, answer
+from privex.api.answers import AnswerSchema, answer
 from privex.extensions import db
 from privex.models import Chatbot
 from privex.services import conversations, leads

@@ -29,6 +29,7 @@ from privex.models.knowledge import FILE_SOURCES
 from privex.plugins import NotInstalled
 from privex.services import components, credentials
 from privex.services.credentials import CredentialUnreadable
+from privex.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
@@ -149,6 +150,8 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
         vectors = embed(document, knowledge_base, nodes)
     except (UnreadableDocument, NotInstalled, CredentialUnreadable, ValueError) as error:
         return fail(document, str(error))
+    except ServiceError as error:  # a service refused (a chunker setting, a plan limit): the task's failed state
+        return fail(document, error.message)
     except (ProviderError, SourceError) as error:
         if getattr(error, "transient", False):
             document.status, document.error = "pending", f"will retry: {error}"

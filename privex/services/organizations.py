@@ -1,30 +1,27 @@
-"""Organizations, workspaces and their members: creation, roles, removal, invitations and ownership transfer.
+"""Organizations and their members: creation, renaming, deletion, roles, removal, ownership transfer and billing.
+Workspaces are ``privex.services.workspaces``, invitations ``privex.services.invitations``.
 
 Callers have already checked permissions (``privex.tenancy.context.require``); these functions keep the invariants
-that hold whoever calls them: an organization always has an owner, plan limits hold, invitations are single-use.
+that hold whoever calls them: an organization always has an owner, plan limits hold.
 """
 
 from __future__ import annotations
 
-import secrets
-import uuid
-from datetime import timedelta
-
 import sqlalchemy as sa
-from flask import current_app
 
-from privex.auth.tokens import sha256
 from privex.clock import now
 from privex.extensions import db
 from privex.models import Invitation, Organization, OrganizationMember, User, Workspace, WorkspaceMember
+from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS
 from privex.services import plans
-from privex.services.accounts import find_email_identity, normalize_email
-from privex.services.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from privex.services.errors import Conflict, Forbidden, Invalid, NotFound
+from privex.services.workspaces import add_workspace
 
 
 def create_organization(user: User, name: str, *, personal: bool = False,
                         billing_email: str | None = None) -> tuple[Organization, Workspace]:
-    """A new organization owned by ``user``, with a default workspace ``user`` administers."""
+    """A new organization owned by ``user``, with a default workspace ``user`` administers; flushed."""
+    check_name(name)
     organization = Organization(name=name, is_personal=personal, created_by_id=user.id,
                                 billing_email=billing_email or user.email)
     db.session.add(organization)
@@ -34,31 +31,9 @@ def create_organization(user: User, name: str, *, personal: bool = False,
     return organization, workspace
 
 
-def add_workspace(organization: Organization, user: User, name: str, *, description: str | None = None,
-                  is_default: bool = False) -> Workspace:
-    if not is_default:
-        plans.enforce(organization, "workspaces")
-    if db.session.scalar(sa.select(Workspace.id).where(Workspace.organization_id == organization.id,
-                                                       Workspace.name == name)):
-        raise Conflict(f"a workspace named {name!r} already exists in this organization",
-                       errors={"name": ["already used by another workspace of this organization"]})
-    workspace = Workspace(organization_id=organization.id, name=name, description=description,
-                          is_default=is_default, created_by_id=user.id, owner_id=user.id)
-    db.session.add(workspace)
-    db.session.flush()
-    db.session.add(WorkspaceMember(workspace_id=workspace.id, user_id=user.id, role="admin"))
-    db.session.flush()
-    return workspace
-
-
 def organization_member(organization_id, user_id) -> OrganizationMember | None:
     return db.session.scalar(sa.select(OrganizationMember).where(
         OrganizationMember.organization_id == organization_id, OrganizationMember.user_id == user_id))
-
-
-def workspace_member(workspace_id, user_id) -> WorkspaceMember | None:
-    return db.session.scalar(sa.select(WorkspaceMember).where(
-        WorkspaceMember.workspace_id == workspace_id, WorkspaceMember.user_id == user_id))
 
 
 def _owner_count(organization_id) -> int:
@@ -66,12 +41,56 @@ def _owner_count(organization_id) -> int:
         OrganizationMember.organization_id == organization_id, OrganizationMember.role == "owner"))
 
 
+def check_name(name) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 120:
+        raise Invalid("give the organization a name of 1 to 120 characters",
+                      errors={"name": ["give a name of 1 to 120 characters"]})
+
+
+def rename(organization: Organization, name: str) -> Organization:
+    check_name(name)
+    organization.name = name
+    db.session.commit()
+    return organization
+
+
+def delete(organization: Organization) -> None:
+    """Delete an organization with every workspace and resource in it. Commits."""
+    db.session.execute(sa.delete(Organization).where(Organization.id == organization.id))
+    db.session.commit()
+
+
+def member_of(organization: Organization, user_id) -> OrganizationMember:
+    member = organization_member(organization.id, user_id)
+    if member is None:
+        raise NotFound("Member not found.")
+    return member
+
+
+def update_billing(organization: Organization, changes: dict, *, by_operator: bool) -> Organization:
+    """Change the billing email; the plan tier only a platform operator changes. Commits."""
+    if "subscription_tier" in changes and changes["subscription_tier"] != organization.subscription_tier:
+        if not by_operator:
+            raise Forbidden("plan changes are made by the platform operator")
+        if changes["subscription_tier"] not in SUBSCRIPTION_TIERS:
+            raise Invalid("unknown plan", errors={"subscription_tier": [f"one of {', '.join(SUBSCRIPTION_TIERS)}"]})
+        organization.subscription_tier = changes["subscription_tier"]
+    if "billing_email" in changes:
+        organization.billing_email = changes["billing_email"]
+    db.session.commit()
+    return organization
+
+
 def change_organization_role(member: OrganizationMember, role: str, acting_role: str) -> None:
+    if role not in ORGANIZATION_ROLES:
+        raise Invalid(f"an organization role is one of {', '.join(ORGANIZATION_ROLES)}",
+                      errors={"role": ["unknown role"]})
     if "owner" in (role, member.role) and acting_role != "owner":
         raise Forbidden("only an owner can make someone an owner or change an owner's role")
     if member.role == "owner" and role != "owner" and _owner_count(member.organization_id) == 1:
         raise Conflict("this is the organization's last owner: make someone else owner first")
     member.role = role
+    db.session.commit()
 
 
 def remove_organization_member(member: OrganizationMember, acting_role: str, acting_user_id) -> None:
@@ -84,6 +103,7 @@ def remove_organization_member(member: OrganizationMember, acting_role: str, act
     db.session.execute(sa.delete(WorkspaceMember).where(WorkspaceMember.user_id == member.user_id,
                                                         WorkspaceMember.workspace_id.in_(workspace_ids)))
     db.session.delete(member)
+    db.session.commit()
 
 
 def transfer_organization(organization: Organization, from_user_id, to_user_id) -> None:
@@ -95,6 +115,7 @@ def transfer_organization(organization: Organization, from_user_id, to_user_id) 
     current = organization_member(organization.id, from_user_id)
     if current is not None and current.user_id != target.user_id:
         current.role = "admin"
+    db.session.commit()
 
 
 def add_organization_member(organization: Organization, user: User, role: str, invited_by_id) -> OrganizationMember:
@@ -112,79 +133,3 @@ def add_organization_member(organization: Organization, user: User, role: str, i
     return member
 
 
-def add_workspace_member(workspace: Workspace, user: User, role: str) -> WorkspaceMember:
-    if workspace_member(workspace.id, user.id) is not None:
-        raise Conflict("this user is already a member of the workspace")
-    member = WorkspaceMember(workspace_id=workspace.id, user_id=user.id, role=role)
-    db.session.add(member)
-    db.session.flush()
-    return member
-
-
-def invite(organization: Organization, email: str, role: str, invited_by_id, *,
-           workspace: Workspace | None = None, workspace_role: str | None = None) -> tuple[Invitation, str]:
-    """A pending invitation for someone without an account yet; returns it and its token (shown once)."""
-    email = normalize_email(email)
-    pending = db.session.scalar(sa.select(Invitation).where(
-        Invitation.organization_id == organization.id, Invitation.email == email,
-        Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now()))
-    if pending is not None:
-        raise Conflict(f"{email} already has a pending invitation; revoke it to send a new one")
-    plans.enforce(organization, "members")
-    token = "inv_" + secrets.token_urlsafe(24)
-    invitation = Invitation(organization_id=organization.id, email=email, role=role,
-                            workspace_id=workspace.id if workspace else None,
-                            workspace_role=workspace_role if workspace else None, token_hash=sha256(token),
-                            invited_by_id=invited_by_id,
-                            expires_at=now() + timedelta(days=current_app.config["INVITATION_DAYS"]))
-    db.session.add(invitation)
-    db.session.flush()
-    return invitation, token
-
-
-def user_by_email(email: str) -> User | None:
-    identity = find_email_identity(normalize_email(email))
-    return identity.user if identity else None
-
-
-def accept_invitation(token: str, user: User) -> Invitation:
-    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == sha256(token))
-                                   .with_for_update())
-    if invitation is None or invitation.revoked_at is not None:
-        raise NotFound("this invitation does not exist or was revoked")
-    if invitation.accepted_at is not None:
-        raise Conflict("this invitation has already been accepted")
-    if invitation.expires_at <= now():
-        raise Gone("this invitation has expired; ask for a new one")
-    if user.email != invitation.email:
-        # Whom it was sent to is not said: the link may have reached someone it was not meant for.
-        raise Forbidden("this invitation was sent to another email address; sign in with the account it was sent "
-                        "to, or ask for an invitation of your own")
-    organization = db.session.get(Organization, invitation.organization_id)
-    if organization_member(organization.id, user.id) is None:
-        # The pending invitation already counts against the plan, so no limit check here.
-        db.session.add(OrganizationMember(organization_id=organization.id, user_id=user.id, role=invitation.role,
-                                          invited_by_id=invitation.invited_by_id))
-    if invitation.workspace_id and workspace_member(invitation.workspace_id, user.id) is None:
-        db.session.add(WorkspaceMember(workspace_id=invitation.workspace_id, user_id=user.id,
-                                       role=invitation.workspace_role or "viewer"))
-    invitation.accepted_at = now()
-    db.session.flush()
-    return invitation
-
-
-def default_context(user_id) -> tuple[uuid.UUID | None, uuid.UUID | None]:
-    """Where a fresh sign-in lands: the user's oldest organization and its first workspace they can open."""
-    member = db.session.scalar(sa.select(OrganizationMember).where(OrganizationMember.user_id == user_id)
-                               .order_by(OrganizationMember.created_at, OrganizationMember.id).limit(1))
-    if member is None:
-        return None, None
-    return member.organization_id, first_workspace(member.organization_id, user_id, member.role)
-
-
-def first_workspace(organization_id, user_id, org_role: str) -> uuid.UUID | None:
-    query = sa.select(Workspace.id).where(Workspace.organization_id == organization_id)
-    if org_role not in ("owner", "admin"):
-        query = query.join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id).where(
-            WorkspaceMember.user_id == user_id)
-    return db.session.scalar(query.order_by(Workspace.is_default.desc(), Workspace.created_at).limit(1))
