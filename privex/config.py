@@ -82,6 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_WALLET_NONCE_SECONDS", "WALLET_NONCE_SECONDS", "300", int,
             "How long a wallet sign-in challenge may be answered."),
     Setting("PRIVEX_LOG_LEVEL", "LOG_LEVEL", "INFO", str, "Log level of the JSON logs on stderr."),
+    Setting("PRIVEX_PUBLIC_URL", "PUBLIC_URL", None, _optional,
+            "The address people reach this install at, e.g. `https://bots.example.com` (scheme and host, no path). "
+            "Wallet sign-in messages name it and invitation links use it. Default: `http://PRIVEX_HOST:PRIVEX_PORT`."),
     Setting("PRIVEX_HOST", "HOST", "127.0.0.1", str, "Address `privex serve` binds."),
     Setting("PRIVEX_PORT", "PORT", "5000", int, "Port `privex serve` binds."),
     Setting("PRIVEX_WEB_WORKERS", "WEB_WORKERS", "2", int, "gunicorn worker processes under `privex serve`."),

@@ -20,6 +20,7 @@ from privex.extensions import db
 from privex.models import ChatMessage, ChatSession, Chatbot, Lead, MessageFeedback, Organization, Workspace
 from privex.services import chat
 from privex.tenancy.context import _api_key_caller, public
+from privex.urls import public_origin
 
 blp = Blueprint("public", __name__, url_prefix="/public/bots", description="Public chat API (widget, servers)")
 CHAT_SCOPES = {"chat", "write"}
@@ -73,7 +74,7 @@ class LeadOutSchema(Schema):
 
 
 def own_origin() -> str:
-    return request.host_url.rstrip("/")
+    return public_origin()  # configured: a request's Host header would let any site pass for the app's own
 
 
 def live_bot(public_id: str, *options) -> Chatbot:
