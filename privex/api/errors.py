@@ -11,6 +11,8 @@ from flask_smorest import Api as SmorestApi
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
+from privex.api.security import SECURITY_SCHEMES, OperationSecurity
+
 API_PREFIX = "/api"
 
 
@@ -63,8 +65,12 @@ def require_known_body_type():
 
 
 class Api(SmorestApi):
-    def init_app(self, app, *args, **kwargs):
-        super().init_app(app, *args, **kwargs)
+    def init_app(self, app, *args, spec_kwargs=None, **kwargs):
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), OperationSecurity(app)]
+        super().init_app(app, *args, spec_kwargs=spec_kwargs, **kwargs)
+        for name, scheme in SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
         app.before_request(require_known_body_type)
 
     def handle_http_exception(self, error: HTTPException):

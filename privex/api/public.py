@@ -162,7 +162,7 @@ class PublicBot(MethodView):
 
 
 @blp.route("/<string:public_id>/sessions")
-@public
+@public(api_key=True)
 class PublicSessions(MethodView):
     @blp.arguments(SessionStartSchema)
     @blp.response(201, SessionStartedSchema)
@@ -179,7 +179,7 @@ class PublicSessions(MethodView):
 
 
 @blp.route("/<string:public_id>/sessions/<uuid:session_id>/messages")
-@public
+@public(api_key=True)
 class PublicMessages(MethodView):
     @blp.arguments(MessageInSchema)
     @blp.response(200, AnswerSchema)
@@ -200,7 +200,7 @@ class PublicMessages(MethodView):
 
 
 @blp.route("/<string:public_id>/messages/<uuid:message_id>/feedback")
-@public
+@public(api_key=True)
 class PublicFeedback(MethodView):
     @blp.arguments(FeedbackSchema)
     @blp.response(200, FeedbackOutSchema)
@@ -221,7 +221,7 @@ class PublicFeedback(MethodView):
 
 
 @blp.route("/<string:public_id>/leads")
-@public
+@public(api_key=True)
 class PublicLeads(MethodView):
     @blp.arguments(LeadInSchema)
     @blp.response(201, LeadOutSchema)
