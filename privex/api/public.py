@@ -97,7 +97,7 @@ def authorize(chatbot: Chatbot) -> str:
         key = request.headers.get("X-API-Key") or header.split(" ", 1)[1]
         who = _api_key_caller(key.strip())
         if who.workspace_id != chatbot.workspace_id or not CHAT_SCOPES & set(who.api_key.permissions):
-            abort(403, message="this API key may not chat with this bot (another workspace, or no `chat` scope)")
+            abort(403, message="this API key may not chat with this bot (another workspace, or no `chat` permission)")
         return "api"
     origin = request.headers.get("Origin")
     if not origin:

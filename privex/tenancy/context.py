@@ -147,7 +147,7 @@ def require(action: str, *, organization_id: uuid.UUID | None = None, workspace:
         abort(404, message="Not found.")
     if not who.may(action, organization_id=organization_id, workspace=workspace):
         if who.api_key is not None:
-            abort(403, message=f"this API key's scopes do not allow `{action}`")
+            abort(403, message=f"this API key's permissions do not allow `{action}`")
         abort(403, message=f"your role here does not allow `{action}`")
 
 
