@@ -178,7 +178,8 @@ class WalletVerify(MethodView):
 
     @blp.arguments(VerifySchema)
     @blp.response(200, TokenSchema)
-    @blp.alt_response(401, description="Replayed, expired or foreign nonce, wrong address or chain, bad signature")
+    @blp.alt_response(401, description="Replayed, expired or foreign nonce, wrong address or chain, a message other "
+                                       "than the one issued, bad signature")
     def post(self, payload, provider):
         """Sign in with a signed challenge; a new wallet gets a new account"""
         provider = _provider(provider)

@@ -214,10 +214,10 @@ class TenantView(MethodView):
 
 
 def public(view_class=None, *, api_key: bool = False):
-    """Mark a view as open to anonymous callers (the isolation test skips it; nothing else changes).
+    """Mark a view as open to anonymous callers: the isolation test skips it and the OpenAPI document declares that
+    it takes no credentials (``privex.api.security``); nothing else changes.
 
-    ``@public(api_key=True)``: the view also takes an API key, which it checks itself. Both markers decide what the
-    OpenAPI document declares (``privex.api.security``)."""
+    ``@public(api_key=True)``: the view also takes an API key, which it checks itself, and is documented so."""
 
     def mark(cls):
         cls.public = True
