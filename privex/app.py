@@ -10,7 +10,7 @@ import redis
 from flask import Flask, send_from_directory
 from flask_cors import CORS
 
-from privex import embedded
+from privex import embedded, urls
 from privex.api import register_blueprints
 from privex.api.errors import Api
 from privex.config import Defaults, settings_from_env
@@ -38,6 +38,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     app.config.from_object(Defaults)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
+    urls.init_app(app)  # before anything starts: a bad PRIVEX_PUBLIC_URL stops the app with the reason
     configure_logging(app.config["LOG_LEVEL"])
     instance_path.mkdir(parents=True, exist_ok=True)
     _resolve_services(app)

@@ -94,6 +94,7 @@ def live(make_app, scratch_database):
     with application.app_context():
         upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     base, server = serve(application)
+    application.config["PUBLIC_URL"] = base  # PRIVEX_PUBLIC_URL: known once the server has its port
     yield application, base
     server.shutdown()
     with application.app_context():

@@ -216,6 +216,7 @@ class Logout(MethodView):
     @blp.response(204)
     def post(self):
         """Sign out this session: its access and refresh tokens stop working"""
+        require_user()  # an API key has no session to end: a 403 says so rather than a 204 that did nothing
         session = db.session.get(AuthSession, caller().session_id) if caller().session_id else None
         if session is not None:
             revoke_sessions([session], reason="logout")

@@ -14,6 +14,7 @@ from flask_smorest import Api as SmorestApi
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
+from privex.api.security import SECURITY_SCHEMES, OperationSecurity
 from privex.services import errors as domain
 
 API_PREFIX = "/api"
@@ -102,8 +103,12 @@ def require_known_body_type():
 
 
 class Api(SmorestApi):
-    def init_app(self, app, *args, **kwargs):
-        super().init_app(app, *args, **kwargs)
+    def init_app(self, app, *args, spec_kwargs=None, **kwargs):
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), OperationSecurity(app)]
+        super().init_app(app, *args, spec_kwargs=spec_kwargs, **kwargs)
+        for name, scheme in SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
         app.before_request(require_known_body_type)
         app.register_error_handler(domain.ServiceError, handle_service_error)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -16,6 +15,7 @@ from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS, WORKSP
 from privex.services import analytics, invitations, plans
 from privex.services import organizations as service
 from privex.tenancy.context import TenantView, auth_required, caller, require_user
+from privex.urls import public_url
 
 blp = Blueprint("organizations", __name__, url_prefix="/orgs", description="Organizations, members, billing")
 invitations_blp = Blueprint("invitations", __name__, url_prefix="/invitations", description="Invitations")
@@ -104,7 +104,7 @@ def invitation_view(invitation: Invitation, token: str | None = None) -> dict:
     view = fields_of(invitation, InvitationSchema)
     if token:
         view["token"] = token
-        view["accept_url"] = request.host_url.rstrip("/") + f"/api/v1/invitations/{token}/accept"
+        view["accept_url"] = public_url(f"/api/v1/invitations/{token}/accept")
     return view
 
 

@@ -21,6 +21,7 @@ from privex.models import Chatbot
 from privex.services import conversations, leads
 from privex.services.errors import Forbidden, NotAuthenticated
 from privex.tenancy.context import api_key_caller, public
+from privex.urls import public_origin
 
 blp = Blueprint("public", __name__, url_prefix="/public/bots", description="Public chat API (widget, servers)")
 CHAT_SCOPES = {"chat", "write"}
@@ -74,7 +75,7 @@ class LeadOutSchema(Schema):
 
 
 def own_origin() -> str:
-    return request.host_url.rstrip("/")
+    return public_origin()  # configured: a request's Host header would let any site pass for the app's own
 
 
 def calling_origin() -> str | None:
@@ -151,7 +152,7 @@ class PublicBot(MethodView):
 
 
 @blp.route("/<string:public_id>/sessions")
-@public
+@public(api_key=True)
 class PublicSessions(MethodView):
     @blp.arguments(SessionStartSchema)
     @blp.response(201, SessionStartedSchema)
@@ -165,7 +166,7 @@ class PublicSessions(MethodView):
 
 
 @blp.route("/<string:public_id>/sessions/<uuid:session_id>/messages")
-@public
+@public(api_key=True)
 class PublicMessages(MethodView):
     @blp.arguments(MessageInSchema)
     @blp.response(200, AnswerSchema)
@@ -179,7 +180,7 @@ class PublicMessages(MethodView):
 
 
 @blp.route("/<string:public_id>/messages/<uuid:message_id>/feedback")
-@public
+@public(api_key=True)
 class PublicFeedback(MethodView):
     @blp.arguments(FeedbackSchema)
     @blp.response(200, FeedbackOutSchema)
@@ -191,7 +192,7 @@ class PublicFeedback(MethodView):
 
 
 @blp.route("/<string:public_id>/leads")
-@public
+@public(api_key=True)
 class PublicLeads(MethodView):
     @blp.arguments(LeadInSchema)
     @blp.response(201, LeadOutSchema)

@@ -1,8 +1,14 @@
 """Wallet sign-in: challenge -> verify -> (optionally) link, for EVM (MetaMask), Solana (Phantom), Cosmos (Keplr).
 
 A challenge is a single-use nonce kept in Redis for ``PRIVEX_WALLET_NONCE_SECONDS`` with the exact message the
-wallet must sign. Verify takes the nonce (reading it deletes it, so a replay finds nothing) and the signature; every
-failure is a 401 with the reason, never a 500.
+wallet must sign. Its domain and URI are this install's configured address (``PRIVEX_PUBLIC_URL``), never the
+request's ``Host``: a phishing site could otherwise ask for a challenge naming itself, have a visitor's wallet sign it
+there (the wallet sees nothing wrong) and replay the signature here.
+
+Verify takes the nonce (reading it deletes it, so a replay finds nothing) and the signature, and checks the
+signature against the issued message only, whose domain and URI must still be the configured ones. A client may
+send the ``message`` it signed: it must be the issued one byte for byte, and the refusal names the first field that
+differs. Every failure is a 401 with the reason, never a 500.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
@@ -26,6 +32,7 @@ from privex.extensions import db, get_redis
 from privex.models import AuthIdentity
 from privex.services import registration
 from privex.tenancy.context import auth_required, public, require_user
+from privex.urls import public_host, public_origin
 
 blp = Blueprint("wallets", __name__, url_prefix="/auth", description="Wallet sign-in (EVM, Solana, Cosmos)")
 
@@ -60,6 +67,9 @@ class VerifySchema(Schema):
                             metadata={"description": "optional: must be the challenge's address"})
     chain_id = fields.String(load_default=None, validate=validate.Length(max=64),
                              metadata={"description": "optional: must be the challenge's chain"})
+    message = fields.String(load_default=None, validate=validate.Length(min=1, max=2048), metadata={
+        "description": "optional: the exact text the wallet signed; it must be the challenge's message byte for "
+                       "byte (the signature is checked against the issued message in any case)"})
 
 
 class LinkedSchema(Schema):
@@ -87,7 +97,7 @@ def issue_challenge(provider: str, payload: dict) -> dict:
     chain_id = canonical_chain_id(provider, payload.get("chain_id") or DEFAULT_CHAIN[provider])
     try:
         challenge = wallets.build_challenge(
-            provider, address, domain=request.host, uri=request.host_url.rstrip("/"), chain_id=chain_id,
+            provider, address, domain=public_host(), uri=public_origin(), chain_id=chain_id,
             nonce=secrets.token_hex(16), issued_at=now(), ttl=ttl)
     except wallets.WalletVerificationError as error:
         abort(422, message=str(error), errors={"chain_id": [str(error)]})
@@ -118,6 +128,14 @@ def verified_address(provider: str, payload: dict) -> tuple[str, dict]:
         unauthorized(f"this nonce was issued for a {stored['provider']} wallet, not {provider}")
     challenge = wallets.Challenge(**{**stored, "issued_at": datetime.fromisoformat(stored["issued_at"]),
                                      "expires_at": datetime.fromisoformat(stored["expires_at"])})
+    if payload.get("message") is not None:
+        difference = wallets.message_difference(challenge.message, payload["message"])
+        if difference:
+            unauthorized(difference)
+    issued = wallets.parse_message(challenge.message) or {}
+    if (issued.get("domain"), issued.get("uri")) != (public_host(), public_origin()):
+        unauthorized(f"this challenge was issued for another address than {public_origin()} (the site's address "
+                     "changed since); ask for a new challenge")
     if payload.get("address"):
         try:
             claimed = wallets.normalize_address(provider, payload["address"])
@@ -161,7 +179,8 @@ class WalletVerify(MethodView):
 
     @blp.arguments(VerifySchema)
     @blp.response(200, TokenSchema)
-    @blp.alt_response(401, description="Replayed, expired or foreign nonce, wrong address or chain, bad signature")
+    @blp.alt_response(401, description="Replayed, expired or foreign nonce, wrong address or chain, a message other "
+                                       "than the one issued, bad signature")
     def post(self, payload, provider):
         """Sign in with a signed challenge; a new wallet gets a new account"""
         provider = _provider(provider)

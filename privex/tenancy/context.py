@@ -212,10 +212,18 @@ class TenantView(MethodView):
         return super().dispatch_request(**kwargs)
 
 
-def public(view_class):
-    """Mark a view as open to anonymous callers (the isolation test skips it; nothing else changes)."""
-    view_class.public = True
-    return view_class
+def public(view_class=None, *, api_key: bool = False):
+    """Mark a view as open to anonymous callers: the isolation test skips it and the OpenAPI document declares that
+    it takes no credentials (``privex.api.security``); nothing else changes.
+
+    ``@public(api_key=True)``: the view also takes an API key, which it checks itself, and is documented so."""
+
+    def mark(cls):
+        cls.public = True
+        cls.public_api_key = api_key
+        return cls
+
+    return mark if view_class is None else mark(view_class)
 
 
 class ResourceView(MethodView):
