@@ -18,14 +18,12 @@ from privex.extensions import PrivexState, db, limiter, login_manager, migrate
 from privex.logs import configure_logging, init_request_ids
 from privex.plugins import load_plugins
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-MIGRATIONS = CHECKOUT / "migrations"
-TEMPLATES = CHECKOUT / "templates"
-STATIC = CHECKOUT / "static"
+PACKAGE = Path(__file__).resolve().parent  # templates/, static/ and migrations/ ship inside it, in the wheel too
+MIGRATIONS = PACKAGE / "migrations"
 
 
 def default_instance_path() -> Path:
-    return CHECKOUT / "instance"
+    return PACKAGE.parent / "instance"
 
 
 def create_app(config: dict | None = None, *, plugins=()) -> Flask:
@@ -33,8 +31,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     objects registered after the installed ones."""
     settings = {**settings_from_env(), **(config or {})}
     instance_path = Path(settings.get("INSTANCE_PATH") or default_instance_path()).resolve()
-    app = Flask("privex", instance_path=str(instance_path), template_folder=str(TEMPLATES),
-                static_folder=str(STATIC))
+    app = Flask("privex", instance_path=str(instance_path))  # templates/ and static/ beside this module
     app.config.from_object(Defaults)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
