@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
+import platformdirs
 import redis
 from flask import Flask, send_from_directory
 from flask_cors import CORS
@@ -23,7 +24,13 @@ MIGRATIONS = PACKAGE / "migrations"
 
 
 def default_instance_path() -> Path:
-    return PACKAGE.parent / "instance"
+    """``instance/`` of the source checkout when running from one (``make run``), else the user's data folder
+    (``~/.local/share/privex`` on Linux): an installed wheel has no checkout, and the folder must not depend on the
+    directory each process (web server, workers, ``privex db``) happens to start in."""
+    checkout = PACKAGE.parent
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "instance"
+    return Path(platformdirs.user_data_dir("privex", appauthor=False))
 
 
 def create_app(config: dict | None = None, *, plugins=()) -> Flask:
