@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
+import platformdirs
 import redis
 from flask import Flask, send_from_directory
 from flask_cors import CORS
@@ -18,14 +19,18 @@ from privex.extensions import PrivexState, db, limiter, login_manager, migrate
 from privex.logs import configure_logging, init_request_ids
 from privex.plugins import load_plugins
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-MIGRATIONS = CHECKOUT / "migrations"
-TEMPLATES = CHECKOUT / "templates"
-STATIC = CHECKOUT / "static"
+PACKAGE = Path(__file__).resolve().parent  # templates/, static/ and migrations/ ship inside it, in the wheel too
+MIGRATIONS = PACKAGE / "migrations"
 
 
 def default_instance_path() -> Path:
-    return CHECKOUT / "instance"
+    """``instance/`` of the source checkout when running from one (``make run``), else the user's data folder
+    (``~/.local/share/privex`` on Linux): an installed wheel has no checkout, and the folder must not depend on the
+    directory each process (web server, workers, ``privex db``) happens to start in."""
+    checkout = PACKAGE.parent
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "instance"
+    return Path(platformdirs.user_data_dir("privex", appauthor=False))
 
 
 def create_app(config: dict | None = None, *, plugins=()) -> Flask:
@@ -33,8 +38,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     objects registered after the installed ones."""
     settings = {**settings_from_env(), **(config or {})}
     instance_path = Path(settings.get("INSTANCE_PATH") or default_instance_path()).resolve()
-    app = Flask("privex", instance_path=str(instance_path), template_folder=str(TEMPLATES),
-                static_folder=str(STATIC))
+    app = Flask("privex", instance_path=str(instance_path))  # templates/ and static/ beside this module
     app.config.from_object(Defaults)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024

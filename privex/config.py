@@ -51,7 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_SECRET_KEY", "SECRET_KEY", None, str,
             "Signs sessions and tokens. Unset: a random key kept in `instance/secret_key`."),
     Setting("PRIVEX_INSTANCE_PATH", "INSTANCE_PATH", None, str,
-            "Folder for local state (embedded database, Redis, uploads). Default: `instance/` in the checkout."),
+            "Folder for local state (embedded database, Redis, uploads). Default: `instance/` of the source "
+            "checkout when running from one, else the user's data folder (`~/.local/share/privex` on Linux)."),
     Setting("PRIVEX_LOAD_PLUGINS", "LOAD_PLUGINS", None, _list,
             "Comma-separated allow-list of plugin names to load from entry points. Unset: all; empty: none."),
     Setting("PRIVEX_TRACE_PLUGINS", "TRACE_PLUGINS", "0", _bool,

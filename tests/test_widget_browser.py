@@ -92,7 +92,7 @@ def live(make_app, scratch_database):
     """The app on its own migrated database, served over HTTP; yields (app, base URL)."""
     application = make_app(SQLALCHEMY_DATABASE_URI=scratch_database, CELERY_TASK_ALWAYS_EAGER=True)
     with application.app_context():
-        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        upgrade()  # the app knows its migrations (privex/migrations)
     base, server = serve(application)
     application.config["PUBLIC_URL"] = base  # PRIVEX_PUBLIC_URL: known once the server has its port
     yield application, base

@@ -135,7 +135,7 @@ def cors(response):
 
 
 @blp.route("/<string:public_id>")
-@public
+@public(api_key=True)
 class PublicBot(MethodView):
     @blp.response(200, PublicConfigSchema)
     @blp.alt_response(401, description="neither an API key nor an Origin header")
