@@ -17,7 +17,8 @@ from privex.auth.tokens import sha256
 from privex.clock import now
 from privex.extensions import db
 from privex.models import Invitation, Organization, OrganizationMember, User, Workspace, WorkspaceMember
-from privex.services import plans
+from privex.models.tenancy import SUBSCRIPTION_TIERS, WORKSPACE_ROLES
+from privex.services import knowledge, plans
 from privex.services.accounts import find_email_identity, normalize_email
 from privex.services.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 
@@ -25,6 +26,7 @@ from privex.services.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 def create_organization(user: User, name: str, *, personal: bool = False,
                         billing_email: str | None = None) -> tuple[Organization, Workspace]:
     """A new organization owned by ``user``, with a default workspace ``user`` administers."""
+    check_organization({"name": name, "billing_email": billing_email})
     organization = Organization(name=name, is_personal=personal, created_by_id=user.id,
                                 billing_email=billing_email or user.email)
     db.session.add(organization)
@@ -36,6 +38,7 @@ def create_organization(user: User, name: str, *, personal: bool = False,
 
 def add_workspace(organization: Organization, user: User, name: str, *, description: str | None = None,
                   is_default: bool = False) -> Workspace:
+    check_workspace({"name": name, "description": description})
     if not is_default:
         plans.enforce(organization, "workspaces")
     if db.session.scalar(sa.select(Workspace.id).where(Workspace.organization_id == organization.id,
@@ -188,3 +191,92 @@ def first_workspace(organization_id, user_id, org_role: str) -> uuid.UUID | None
         query = query.join(WorkspaceMember, WorkspaceMember.workspace_id == Workspace.id).where(
             WorkspaceMember.user_id == user_id)
     return db.session.scalar(query.order_by(Workspace.is_default.desc(), Workspace.created_at).limit(1))
+
+
+def check_organization(changes: dict) -> dict:
+    """Name, billing email and plan tier as every front end must give them; returns them with the email
+    normalized."""
+    errors = {}
+    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
+                              or len(changes["name"]) > 120):
+        errors["name"] = ["give a name of 1 to 120 characters"]
+    if changes.get("billing_email") is not None:
+        try:
+            changes = {**changes, "billing_email": normalize_email(str(changes["billing_email"]))}
+        except ValueError:
+            errors["billing_email"] = ["not an email address"]
+    if "subscription_tier" in changes and changes["subscription_tier"] not in SUBSCRIPTION_TIERS:
+        errors["subscription_tier"] = [f"one of {', '.join(SUBSCRIPTION_TIERS)}"]
+    if errors:
+        raise Invalid("some organization details are invalid; see `errors`", errors=errors)
+    return changes
+
+
+def update_organization(organization: Organization, changes: dict) -> Organization:
+    """Rename an organization, or change its billing email or plan tier (callers let only a platform operator
+    change the tier)."""
+    changes = check_organization(changes)
+    for key in ("name", "billing_email", "subscription_tier"):
+        if key in changes:
+            setattr(organization, key, changes[key])
+    db.session.flush()
+    return organization
+
+
+def check_workspace(changes: dict) -> None:
+    errors = {}
+    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
+                              or len(changes["name"]) > 120):
+        errors["name"] = ["give a name of 1 to 120 characters"]
+    if changes.get("description") is not None and (not isinstance(changes["description"], str)
+                                                   or len(changes["description"]) > 2000):
+        errors["description"] = ["at most 2000 characters"]
+    if errors:
+        raise Invalid("some workspace details are invalid; see `errors`", errors=errors)
+
+
+def update_workspace(workspace: Workspace, changes: dict) -> Workspace:
+    """Rename or describe a workspace; its name is unique within the organization."""
+    check_workspace(changes)
+    if "name" in changes and changes["name"] != workspace.name and db.session.scalar(sa.select(Workspace.id).where(
+            Workspace.organization_id == workspace.organization_id, Workspace.name == changes["name"])):
+        raise Conflict(f"a workspace named {changes['name']!r} already exists in this organization",
+                       errors={"name": ["already used by another workspace of this organization"]})
+    for key in ("name", "description"):
+        if key in changes:
+            setattr(workspace, key, changes[key])
+    db.session.flush()
+    return workspace
+
+
+def change_workspace_role(member: WorkspaceMember, role: str) -> None:
+    if role not in WORKSPACE_ROLES:
+        raise Invalid(f"role must be one of {', '.join(WORKSPACE_ROLES)}", errors={"role": ["not a workspace role"]})
+    member.role = role
+
+
+def remove_workspace_member(member: WorkspaceMember) -> None:
+    db.session.delete(member)
+
+
+def delete_workspace(workspace: Workspace) -> None:
+    """Delete a workspace with every resource in it, its knowledge bases' vectors and files included (not the
+    organization's last workspace). Commits."""
+    remaining = db.session.scalar(sa.select(sa.func.count()).select_from(Workspace).where(
+        Workspace.organization_id == workspace.organization_id))
+    if remaining == 1:
+        raise Conflict("an organization keeps at least one workspace; delete the organization instead")
+    folders = knowledge.clear_workspaces([workspace.id])
+    db.session.execute(sa.delete(Workspace).where(Workspace.id == workspace.id))
+    db.session.commit()
+    knowledge.remove_folders(folders)
+
+
+def delete_organization(organization: Organization) -> None:
+    """Delete an organization with every workspace and resource in it, knowledge bases' vectors and files included.
+    Commits."""
+    workspace_ids = db.session.scalars(sa.select(Workspace.id).where(Workspace.organization_id == organization.id))
+    folders = knowledge.clear_workspaces(workspace_ids)
+    db.session.execute(sa.delete(Organization).where(Organization.id == organization.id))
+    db.session.commit()
+    knowledge.remove_folders(folders)
