@@ -216,7 +216,7 @@ def test_a_chatbot_is_created_and_deleted_through_the_service(client, owner, ope
     assert bot.public_id.startswith("bot_") and bot.deployed_at is not None and bot.created_by_id is not None
     assert bot.config["citations"] is False and bot.config["retrieval"]["top_k"] == 5  # defaults filled in
     details = unescape(page(client.get(f"/admin/chatbot/details/?id={bot.id}")))
-    assert '<pre class="privex-json">' in details and '"top_k": 5' in details
+    assert '<pre class="privex-json" tabindex="0">' in details and '"top_k": 5' in details
     assert "Olga's organization / Default" in details and "root@example.com" in table(details)
     assert client.post("/admin/chatbot/delete/", data={"id": str(bot.id)}).status_code == 302
     assert db.session.get(Chatbot, bot.id) is None
@@ -483,4 +483,4 @@ def test_lists_show_names_readable_json_and_short_text(client, everything, opera
     leads = page(client.get("/admin/lead/"))
     assert "Helper" in leads and "Olga&#39;s organization / Default" in leads  # bot and workspace by name
     details = page(client.get(f"/admin/lead/details/?id={db.session.scalars(sa.select(models.Lead)).first().id}"))
-    assert '<pre class="privex-json">{\n  &#34;company&#34;: &#34;Acme&#34;\n}</pre>' in details
+    assert '<pre class="privex-json" tabindex="0">{\n  &#34;company&#34;: &#34;Acme&#34;\n}</pre>' in details

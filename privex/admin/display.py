@@ -51,7 +51,8 @@ def pretty_json(value) -> str:
 
 
 def json_block(view, value, name) -> Markup:
-    return Markup('<pre class="privex-json">{}</pre>').format(pretty_json(value))
+    # Focusable: a long value scrolls inside it, and keyboard users must be able to scroll it.
+    return Markup('<pre class="privex-json" tabindex="0">{}</pre>').format(pretty_json(value))
 
 
 def json_in_list(view, value, name) -> Markup:

@@ -104,10 +104,17 @@ class SecureModelView(SuperuserOnly, ModelView):
             self.column_filters = [*self.column_filters, WorkspaceNameFilter(model)]
         self.column_formatters = {**display.references(model), **(self.column_formatters or {})}
         self.column_formatters_detail = dict(self.column_formatters)
-        self.column_labels = {**{name: name.removesuffix("_id").removesuffix("_").replace("_", " ").capitalize()
-                                 for name in model.__mapper__.columns.keys() if name != "id"},
+        self.column_labels = {**{prop.key: self.heading(prop) for prop in model.__mapper__.column_attrs},
                               **(self.column_labels or {})}
         super().__init__(model, *args, **kwargs)
+
+    @staticmethod
+    def heading(prop) -> str:
+        """"Workspace" for workspace_id (it shows the workspace), "Metadata" for metadata_, "Id" for id."""
+        name = prop.key.removesuffix("_")
+        if prop.columns[0].foreign_keys:
+            name = name.removesuffix("_id")
+        return name.replace("_", " ").capitalize()
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         if search:  # PostgreSQL cannot compare with a NUL; nothing stored contains one
