@@ -144,14 +144,12 @@ class OrganizationItem(TenantView):
     @blp.response(200, OrganizationSchema)
     def patch(self, payload, org_id):
         """Rename an organization (admins and owners)"""
-        if "name" in payload:
-            service.rename(self.organization, payload["name"])
-        return with_role(self.organization)
+        return with_role(service.update_organization(self.organization, payload))
 
     @blp.response(204)
     def delete(self, org_id):
         """Delete an organization with every workspace and resource in it (owners only)"""
-        service.delete(self.organization)
+        service.delete_organization(self.organization)
 
 
 @blp.route("/<uuid:org_id>/members")

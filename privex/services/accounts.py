@@ -110,3 +110,29 @@ def change_password(user: User, current: str, new: str, *, keep_session=None) ->
     revoked = revoke_other_sessions(user.id, keep=keep_session, reason="password-changed")
     db.session.commit()
     return revoked
+
+
+def update_user(user: User, changes: dict) -> User:
+    """Change a user's username, display name or whether they may sign in; deactivating signs them out everywhere
+    (their tokens stop working; the session loader refuses inactive users). Commits."""
+    errors = {}
+    if "username" in changes and (not isinstance(changes["username"], str)
+                                  or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", changes["username"])):
+        errors["username"] = ["1 to 64 letters, digits, dots, dashes or underscores"]
+    if changes.get("display_name") is not None and (not isinstance(changes["display_name"], str)
+                                                    or len(changes["display_name"]) > 120):
+        errors["display_name"] = ["at most 120 characters"]
+    if "is_active" in changes and not isinstance(changes["is_active"], bool):
+        errors["is_active"] = ["true or false"]
+    if errors:
+        raise Invalid("some account details are invalid; see `errors`", errors=errors)
+    if "username" in changes and changes["username"] != user.username and db.session.scalar(
+            sa.select(User.id).where(User.username == changes["username"])):
+        raise Conflict(f"the username {changes['username']!r} is taken", errors={"username": ["already taken"]})
+    for key in ("username", "display_name", "is_active"):
+        if key in changes:
+            setattr(user, key, changes[key])
+    if changes.get("is_active") is False:
+        revoke_other_sessions(user.id, keep=None, reason="deactivated")
+    db.session.commit()
+    return user

@@ -50,9 +50,14 @@ def parser_for(filename: str):
     raise UnreadableDocument(f"files of type {suffix or '(none)'} cannot be read (readable: {', '.join(known)})")
 
 
+def workspace_upload_folder(workspace_id) -> Path:
+    """Where the files of a workspace's documents are kept, one folder per document."""
+    return Path(current_app.instance_path) / "uploads" / str(workspace_id)
+
+
 def upload_folder(document: Document) -> Path:
     """Where a document's file (an upload, or a connector's snapshot) is kept."""
-    return Path(current_app.instance_path) / "uploads" / str(document.workspace_id) / str(document.id)
+    return workspace_upload_folder(document.workspace_id) / str(document.id)
 
 
 def file_hash(path: Path) -> str:

@@ -18,7 +18,7 @@ from privex.models import Document, KnowledgeBase, Workspace
 from privex.plugins import NotInstalled
 from privex.services import components
 from privex.services.errors import Conflict, Invalid, NotFound, Unsupported
-from privex.services.ingestion import parser_for, upload_folder
+from privex.services.ingestion import parser_for, upload_folder, workspace_upload_folder
 
 COPY_BLOCK = 1 << 20
 SETTINGS = ("name", "description", "vector_store", "embedding_model", "chunking_strategy", "chunking_config",
@@ -257,5 +257,23 @@ def delete_knowledge_base(knowledge_base: KnowledgeBase) -> None:
         pass  # its chunks go with the row (ON DELETE CASCADE) whichever store wrote them
     db.session.execute(sa.delete(KnowledgeBase).where(KnowledgeBase.id == knowledge_base.id))
     db.session.commit()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def clear_workspaces(workspace_ids) -> list[Path]:
+    """Before deleting workspaces: clear the vectors of their knowledge bases in the caller's transaction, whichever
+    store holds them; returns the upload folders to remove once it commits (``remove_folders``)."""
+    workspace_ids = list(workspace_ids)
+    for knowledge_base in db.session.scalars(sa.select(KnowledgeBase).where(
+            KnowledgeBase.workspace_id.in_(workspace_ids))):
+        try:
+            components.vector_store(knowledge_base).clear()
+        except NotInstalled:
+            pass  # its chunks go with the row (ON DELETE CASCADE) whichever store wrote them
+    return [workspace_upload_folder(workspace_id) for workspace_id in workspace_ids]
+
+
+def remove_folders(folders) -> None:
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)

@@ -13,7 +13,8 @@ from privex.clock import now
 from privex.extensions import db
 from privex.models import Invitation, Organization, OrganizationMember, User, Workspace, WorkspaceMember
 from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS
-from privex.services import plans
+from privex.services import knowledge, plans
+from privex.services.accounts import normalize_email
 from privex.services.errors import Conflict, Forbidden, Invalid, NotFound
 from privex.services.workspaces import add_workspace
 
@@ -21,7 +22,7 @@ from privex.services.workspaces import add_workspace
 def create_organization(user: User, name: str, *, personal: bool = False,
                         billing_email: str | None = None) -> tuple[Organization, Workspace]:
     """A new organization owned by ``user``, with a default workspace ``user`` administers; flushed."""
-    check_name(name)
+    billing_email = check_organization({"name": name, "billing_email": billing_email})["billing_email"]
     organization = Organization(name=name, is_personal=personal, created_by_id=user.id,
                                 billing_email=billing_email or user.email)
     db.session.add(organization)
@@ -41,23 +42,44 @@ def _owner_count(organization_id) -> int:
         OrganizationMember.organization_id == organization_id, OrganizationMember.role == "owner"))
 
 
-def check_name(name) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        raise Invalid("give the organization a name of 1 to 120 characters",
-                      errors={"name": ["give a name of 1 to 120 characters"]})
+def check_organization(changes: dict) -> dict:
+    """Name, billing email and plan tier as every front end must give them; returns them with the email
+    normalized."""
+    errors = {}
+    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
+                              or len(changes["name"]) > 120):
+        errors["name"] = ["give a name of 1 to 120 characters"]
+    if changes.get("billing_email") is not None:
+        try:
+            changes = {**changes, "billing_email": normalize_email(str(changes["billing_email"]))}
+        except ValueError:
+            errors["billing_email"] = ["not an email address"]
+    if "subscription_tier" in changes and changes["subscription_tier"] not in SUBSCRIPTION_TIERS:
+        errors["subscription_tier"] = [f"one of {', '.join(SUBSCRIPTION_TIERS)}"]
+    if errors:
+        raise Invalid("some organization details are invalid; see `errors`", errors=errors)
+    return changes
 
 
-def rename(organization: Organization, name: str) -> Organization:
-    check_name(name)
-    organization.name = name
+def update_organization(organization: Organization, changes: dict) -> Organization:
+    """Rename an organization, or change its billing email or plan tier (callers let only a platform operator
+    change the tier). Commits."""
+    changes = check_organization(changes)
+    for key in ("name", "billing_email", "subscription_tier"):
+        if key in changes:
+            setattr(organization, key, changes[key])
     db.session.commit()
     return organization
 
 
-def delete(organization: Organization) -> None:
-    """Delete an organization with every workspace and resource in it. Commits."""
+def delete_organization(organization: Organization) -> None:
+    """Delete an organization with every workspace and resource in it, its knowledge bases' vectors and files
+    included. Commits."""
+    workspace_ids = db.session.scalars(sa.select(Workspace.id).where(Workspace.organization_id == organization.id))
+    folders = knowledge.clear_workspaces(workspace_ids)
     db.session.execute(sa.delete(Organization).where(Organization.id == organization.id))
     db.session.commit()
+    knowledge.remove_folders(folders)
 
 
 def member_of(organization: Organization, user_id) -> OrganizationMember:
@@ -69,16 +91,11 @@ def member_of(organization: Organization, user_id) -> OrganizationMember:
 
 def update_billing(organization: Organization, changes: dict, *, by_operator: bool) -> Organization:
     """Change the billing email; the plan tier only a platform operator changes. Commits."""
-    if "subscription_tier" in changes and changes["subscription_tier"] != organization.subscription_tier:
-        if not by_operator:
-            raise Forbidden("plan changes are made by the platform operator")
-        if changes["subscription_tier"] not in SUBSCRIPTION_TIERS:
-            raise Invalid("unknown plan", errors={"subscription_tier": [f"one of {', '.join(SUBSCRIPTION_TIERS)}"]})
-        organization.subscription_tier = changes["subscription_tier"]
-    if "billing_email" in changes:
-        organization.billing_email = changes["billing_email"]
-    db.session.commit()
-    return organization
+    if changes.get("subscription_tier", organization.subscription_tier) != organization.subscription_tier and (
+            not by_operator):
+        raise Forbidden("plan changes are made by the platform operator")
+    return update_organization(organization, {key: changes[key] for key in ("subscription_tier", "billing_email")
+                                              if key in changes})
 
 
 def change_organization_role(member: OrganizationMember, role: str, acting_role: str) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from privex.extensions import db
 from privex.models import Organization, OrganizationMember, User, Workspace, WorkspaceMember
 from privex.models.tenancy import WORKSPACE_ROLES
-from privex.services import plans
+from privex.services import knowledge, plans
 from privex.services.accounts import find_email_identity, normalize_email
 from privex.services.errors import Conflict, Invalid, NotFound
 
@@ -71,13 +71,16 @@ def update_workspace(workspace: Workspace, changes: dict) -> Workspace:
 
 
 def delete_workspace(workspace: Workspace) -> None:
-    """Delete a workspace with every resource in it; an organization keeps at least one. Commits."""
+    """Delete a workspace with every resource in it, its knowledge bases' vectors and files included; an
+    organization keeps at least one. Commits."""
     remaining = db.session.scalar(sa.select(sa.func.count()).select_from(Workspace).where(
         Workspace.organization_id == workspace.organization_id))
     if remaining == 1:
         raise Conflict("an organization keeps at least one workspace; delete the organization instead")
+    folders = knowledge.clear_workspaces([workspace.id])
     db.session.execute(sa.delete(Workspace).where(Workspace.id == workspace.id))
     db.session.commit()
+    knowledge.remove_folders(folders)
 
 
 def workspace_member(workspace_id, user_id) -> WorkspaceMember | None:
@@ -134,6 +137,19 @@ def change_role(workspace: Workspace, user_id, role: str) -> WorkspaceMember:
 def remove_member(workspace: Workspace, user_id) -> None:
     db.session.delete(member_of(workspace, user_id))
     db.session.commit()
+
+
+def add_person(workspace: Workspace, user: User, role: str, added_by_id) -> WorkspaceMember:
+    """Put ``user`` in the workspace, making them a member of its organization first if they are not (what an
+    operator does in the back office; the API adds organization members only). Commits."""
+    from privex.services.organizations import add_organization_member
+
+    if not _in_organization(workspace.organization_id, user.id):
+        add_organization_member(db.session.get(Organization, workspace.organization_id), user, "member",
+                                added_by_id)
+    member = add_workspace_member(workspace, user, role)
+    db.session.commit()
+    return member
 
 
 def transfer(workspace: Workspace, user_id) -> Workspace:

@@ -18,6 +18,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
 from privex.auth.passwords import verify_password
+from privex.clock import now
 from privex.extensions import db, limiter
 from privex.models import AuthIdentity, Chatbot
 
@@ -54,15 +55,23 @@ def login():
         user = identity.user if identity else None
         if identity and user.is_active and verify_password(identity.password_hash, form.password.data):
             login_user(user)
+            user.last_login_at = now()  # as the API's sign-in records it
+            db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
         flash("Wrong email or password.", "error")  # one message for both: do not reveal which accounts exist
     status = 401 if request.method == "POST" else 200
     return render_template("login.html", form=form), status
 
 
+class LogoutForm(FlaskForm):
+    """Only the CSRF token: another site cannot sign someone out."""
+
+
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
+        if not LogoutForm().validate_on_submit():
+            abort(400)
         logout_user()
     return redirect(url_for("web.index"))
 
