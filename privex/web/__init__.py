@@ -17,10 +17,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
-from privex.auth.passwords import verify_password
 from privex.clock import now
 from privex.extensions import db, limiter
-from privex.models import AuthIdentity, Chatbot
+from privex.models import Chatbot
+from privex.services import accounts
 
 bp = Blueprint("web", __name__)
 
@@ -48,12 +48,8 @@ def index():
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        identity = db.session.scalar(
-            sa.select(AuthIdentity).where(AuthIdentity.provider == "email",
-                                          AuthIdentity.provider_id == form.email.data.strip().lower())
-        )
-        user = identity.user if identity else None
-        if identity and user.is_active and verify_password(identity.password_hash, form.password.data):
+        user = accounts.check_email_password(form.email.data, form.password.data)
+        if user is not None:
             login_user(user)
             user.last_login_at = now()  # as the API's sign-in records it
             db.session.commit()
