@@ -17,7 +17,7 @@ from privex.models.knowledge import DOCUMENT_STATUSES
 from privex.services import analytics, components
 from privex.services import knowledge as service
 from privex.services.errors import Invalid, NotFound
-from privex.services.retrieval import MODES, retrieve
+from privex.services.retrieval import MAX_TOP_K, MODES, retrieve
 from privex.tenancy.context import ResourceView, caller, scoped
 
 blp = Blueprint("knowledge_bases", __name__, url_prefix="/knowledge-bases", description="Knowledge bases")
@@ -101,7 +101,7 @@ class ChunkSchema(Schema):
 class QuerySchema(Schema):
     query = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     mode = fields.String(load_default=None, validate=validate.OneOf(sorted(MODES)))
-    top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=50))
+    top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_TOP_K))
     threshold = fields.Float(load_default=None, validate=validate.Range(min=0, max=1))
     filters = fields.Dict(load_default=dict, metadata={"description": "metadata key -> value or list of values"})
 

@@ -43,8 +43,32 @@ def check_details(payload: dict) -> None:
     for key in ("vector_store", "embedding_model", "chunking_strategy"):
         if key in payload and (not isinstance(payload[key], str) or not payload[key]):
             errors[key] = ["the name of an installed plugin"]
+    if isinstance(payload.get("retrieval_config"), dict):
+        problems = retrieval_defaults_problems(payload["retrieval_config"])
+        if problems:
+            errors["retrieval_config"] = problems
     if errors:
         raise Invalid("some knowledge base settings are invalid; see `errors`", errors=errors)
+
+
+def retrieval_defaults_problems(config: dict) -> dict:
+    """What is wrong with a knowledge base's query defaults (``mode``, ``top_k``, ``threshold``; ``embedding`` holds
+    the model's settings), field by field; they are used whenever a query leaves them out."""
+    from privex.services.retrieval import MAX_TOP_K, MODES
+
+    problems = {}
+    if "mode" in config and config["mode"] not in MODES:
+        problems["mode"] = [f"one of {', '.join(MODES)}"]
+    top_k = config.get("top_k")
+    if "top_k" in config and (not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K):
+        problems["top_k"] = [f"a whole number from 1 to {MAX_TOP_K}"]
+    threshold = config.get("threshold")
+    if threshold is not None and (not isinstance(threshold, (int, float)) or isinstance(threshold, bool)
+                                  or not 0 <= threshold <= 1):
+        problems["threshold"] = ["a number from 0 to 1, or null"]
+    if "embedding" in config and not isinstance(config["embedding"], dict):
+        problems["embedding"] = ["an object of the embedding model's settings"]
+    return problems
 
 
 def check_plugins(payload: dict, current: KnowledgeBase | None = None) -> dict:

@@ -19,6 +19,7 @@ from privex.services import components
 
 MODES = {"vector": VectorStoreQueryMode.DEFAULT, "keyword": VectorStoreQueryMode.TEXT_SEARCH,
          "hybrid": VectorStoreQueryMode.HYBRID}
+MAX_TOP_K = 50  # hits one query returns at most (the API's `top_k` cap, and a knowledge base's default's)
 # Metadata that says where in its document a chunk stands, shown with a citation.
 POSITION_KEYS = ("page", "heading", "rows", "json_path", "source_url", "title")
 
