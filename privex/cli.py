@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -165,7 +166,7 @@ def serve(host: str | None, port: int | None, no_worker: bool, no_migrate: bool)
     _print_banner(host, port)
     _share_cores(config["WEB_WORKERS"])
     try:
-        _run_gunicorn(host, port, config["WEB_WORKERS"], config["WEB_THREADS"])
+        _run_gunicorn(host, port, config["WEB_WORKERS"], config["WEB_THREADS"], Path(current_app.instance_path))
     finally:
         if worker_process is not None:
             worker_process.terminate()
@@ -201,14 +202,25 @@ def _share_cores(workers: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
 
 
-def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+def _control_socket(instance_path: Path) -> dict:
+    """gunicorn's control socket (for ``gunicornc``) in the instance folder. Its default is one path per user
+    ($XDG_RUNTIME_DIR or ~/.gunicorn), which every server re-creates as it forks a worker and deletes as it stops:
+    a second `privex serve` on the host took the first one's socket, and stopping either removed the other's.
+    A path too long for a Unix socket (108 bytes) turns it off rather than falling back to the shared one."""
+    path = instance_path / "gunicorn.ctl"
+    if len(os.fsencode(path)) >= 108:
+        return {"control_socket_disable": True}
+    return {"control_socket": str(path)}
+
+
+def _run_gunicorn(host: str, port: int, workers: int, threads: int, instance_path: Path) -> None:
     from gunicorn.app.base import BaseApplication
 
     class WebServer(BaseApplication):
         def load_config(self):
             settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                         "worker_class": "gthread", "timeout": 120, "graceful_timeout": 20,
-                        "accesslog": None, "errorlog": "-"}
+                        "accesslog": None, "errorlog": "-", **_control_socket(instance_path)}
             for key, value in settings.items():
                 self.cfg.set(key, value)
 
