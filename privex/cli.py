@@ -213,6 +213,14 @@ def _control_socket(instance_path: Path) -> dict:
     return {"control_socket": str(path)}
 
 
+def _warm_web_worker(worker) -> None:
+    """gunicorn's ``post_worker_init``: a worker loads the embedding models and the tokenizer before it accepts its
+    first connection, instead of during its first visitor's question (privex/warmup.py)."""
+    from privex.warmup import warm_up
+
+    warm_up(worker.wsgi, "web worker")
+
+
 def _run_gunicorn(host: str, port: int, workers: int, threads: int, instance_path: Path) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -220,7 +228,8 @@ def _run_gunicorn(host: str, port: int, workers: int, threads: int, instance_pat
         def load_config(self):
             settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                         "worker_class": "gthread", "timeout": 120, "graceful_timeout": 20,
-                        "accesslog": None, "errorlog": "-", **_control_socket(instance_path)}
+                        "accesslog": None, "errorlog": "-", "post_worker_init": _warm_web_worker,
+                        **_control_socket(instance_path)}
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 
@@ -55,3 +56,20 @@ def test_two_servers_on_one_host_do_not_stop_each_other(app, privex_command, sub
     second_log = (tmp_path / "second.log").read_text()
     assert "Traceback" not in second_log and "Control server error" not in second_log, second_log[-3000:]
     assert not (tmp_path / "second" / "gunicorn.ctl").exists()  # removed by the server that made it
+
+
+def test_web_workers_load_the_embedding_model_before_they_accept_a_connection(app, privex_command, subprocess_env,
+                                                                              tmp_path):
+    env = {**subprocess_env, "PRIVEX_INSTANCE_PATH": str(tmp_path / "instance"), "PRIVEX_WEB_WORKERS": "1",
+           "PRIVEX_WEB_THREADS": "2"}
+    port = free_port()
+    server = start_serve(privex_command, env, port, tmp_path / "serve.log", "--no-worker", "--no-migrate")
+    try:
+        wait_for(lambda: answering(port, server), 120, interval=0.5, what="the server to answer")
+        # The first answer came from a worker that had already loaded the model: the line is written before it
+        # accepts connections (gunicorn's post_worker_init).
+        warmed = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()
+                  if '"web worker warmed up"' in line]
+        assert len(warmed) == 1 and "all-MiniLM-L6-v2" in warmed[0]["embedding_models"]
+    finally:
+        assert stop(server, signal.SIGINT, timeout=60) == 0

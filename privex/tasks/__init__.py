@@ -37,10 +37,29 @@ def init_celery(app) -> Celery:
         broker_connection_retry_on_startup=True,
         privex_redis_url=app.config["REDIS_URL"],
     )
+    celery._privex_flask_app = app  # for the signal handlers below, which get no app
     celery.set_default()
     for module in TASK_MODULES:  # registers their shared tasks on this app (web processes queue them by name)
         importlib.import_module(module)
     return celery
+
+
+@signals.worker_process_init.connect(dispatch_uid="privex-warm-up")
+def _warm_up_in_the_background(**kwargs):
+    """Each pool process loads the embedding models and the tokenizer as it starts, not during its first document.
+
+    In a thread: Celery gives a starting process 4 s (worker_proc_alive_timeout) to report in, and the model can take
+    longer to load. A task that needs the model meanwhile waits for the same load (the model loads under a lock)."""
+    import threading
+
+    from celery import current_app
+
+    from privex.warmup import warm_up
+
+    flask_app = getattr(current_app, "_privex_flask_app", None)
+    if flask_app is not None:
+        threading.Thread(target=warm_up, args=(flask_app, "worker process"), name="privex-warm-up",
+                         daemon=True).start()
 
 
 @signals.worker_ready.connect(dispatch_uid="privex-heartbeat-start")
