@@ -169,7 +169,10 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
             db.session.commit()
             raise TransientFailure(str(error)) from error
         return fail(document, str(error))
-    # Swap: old chunks out and new chunks in, in one transaction.
+    # Swap: old chunks out and new chunks in, in one transaction, under the document's row lock: two runs of one
+    # document (a worker taken for dead whose task was delivered again) swap one after the other, never interleaved,
+    # so neither leaves its chunks beside the other's.
+    db.session.execute(sa.select(Document.id).where(Document.id == document.id).with_for_update())
     _, _, store = components(knowledge_base)
     store.delete(str(document.id))
     # A batch at a time, each node carrying its embedding as the list LlamaIndex wants only while it is stored.
