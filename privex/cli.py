@@ -131,10 +131,14 @@ def _ask_password() -> str:
 @main.command("worker")
 @click.option("--concurrency", type=int, help="Worker processes (default PRIVEX_WORKER_CONCURRENCY).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--replaces", type=int, hidden=True,
+              help="Pid of the worker on this host that this one replaces (it died): its reserved tasks are put back "
+                   "in the queue at once. Given by `privex serve`'s supervisor.")
 @with_appcontext
-def worker(concurrency: int | None, loglevel: str):
+def worker(concurrency: int | None, loglevel: str, replaces: int | None):
     """Run a Celery worker. Start as many as you like, on as many machines, to scale out."""
     celery = current_app.extensions["privex"].celery
+    celery.conf.privex_replaces = replaces
     concurrency = concurrency or current_app.config["WORKER_CONCURRENCY"]
     _share_cores(concurrency)  # the worker's children embed documents at once: one PyTorch thread pool each
     celery.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}",
@@ -160,20 +164,29 @@ def serve(host: str | None, port: int | None, no_worker: bool, no_migrate: bool)
     env = {**os.environ, "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": config["REDIS_URL"],
            "PRIVEX_SECRET_KEY": config["SECRET_KEY"], "PRIVEX_INSTANCE_PATH": current_app.instance_path}
     os.environ.update(env)
-    worker_process = None
+    supervisor = None
     if not no_worker:
-        worker_process = subprocess.Popen([sys.executable, "-m", "privex.cli", "worker"], env=env)
+        # Under a supervisor, which starts it again if it dies (privex/supervisor.py).
+        supervisor = subprocess.Popen([sys.executable, "-m", "privex.supervisor", "Celery worker", "--",
+                                       sys.executable, "-m", "privex.cli", "worker"], env=env)
     _print_banner(host, port)
     _share_cores(config["WEB_WORKERS"])
     try:
         _run_gunicorn(host, port, config["WEB_WORKERS"], config["WEB_THREADS"], Path(current_app.instance_path))
     finally:
-        if worker_process is not None:
-            worker_process.terminate()
-            try:
-                worker_process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker_process.kill()
+        if supervisor is not None:
+            _stop_supervisor(supervisor)
+
+
+def _stop_supervisor(supervisor: subprocess.Popen) -> None:
+    """Stop the worker's supervisor, which gives the worker GRACE seconds to finish its tasks, then kills it."""
+    from privex.supervisor import GRACE
+
+    supervisor.terminate()
+    try:
+        supervisor.wait(timeout=GRACE + 15)
+    except subprocess.TimeoutExpired:
+        supervisor.kill()
 
 
 def _print_banner(host: str, port: int) -> None:
