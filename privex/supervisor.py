@@ -63,9 +63,8 @@ class Supervisor:
         return 0
 
     def stop(self, *_args) -> None:
+        """Ask to stop (a signal handler): the waiting loop terminates the process within ``POLL`` seconds."""
         self.stopping.set()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
 
     def _start(self, replaces: int | None) -> None:
         command = self.command + (["--replaces", str(replaces)] if replaces else [])
@@ -84,8 +83,10 @@ class Supervisor:
                 log.info("`privex serve` is gone; stopping the %s", self.name)
                 self.stop()
             if self.stopping.is_set():
-                deadline = deadline or time.monotonic() + GRACE
-                if time.monotonic() > deadline:
+                if deadline is None:  # Celery's warm shutdown: it finishes the tasks it is running
+                    self.process.terminate()
+                    deadline = time.monotonic() + GRACE
+                elif time.monotonic() > deadline:
                     log.warning("the %s did not stop within %.0f s; killing it", self.name, GRACE)
                     self._kill_group()
 

@@ -10,7 +10,7 @@ import pytest
 import redis as redis_lib
 
 from privex.extensions import state
-from privex.tasks.recovery import ALIVE, HELD, Broker, Reservations
+from privex.tasks.recovery import ALIVE, HELD, HOLDERS, Broker, Reservations
 
 
 @pytest.fixture()
@@ -60,6 +60,7 @@ def test_the_tasks_of_a_worker_whose_heartbeat_stopped_are_put_back_once(celery,
     # The dead worker's task is next in line again; the live worker's is left alone.
     assert queued_task_ids(celery) == [first, third]
     assert client.exists(HELD + "celery@a/101-aaaaaa") == 0
+    assert client.smembers(HOLDERS) == {b"celery@b/202-bbbbbb"}
     assert [record.getMessage() for record in caplog.records if record.levelname == "WARNING"] == [
         "worker celery@a/101-aaaaaa stopped without finishing 1 task(s); they are back in the queue"]
     # What the live worker finished is forgotten at its next beat.

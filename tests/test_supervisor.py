@@ -74,4 +74,5 @@ def test_stopping_the_supervisor_stops_its_process_and_what_that_started(quick, 
         keeper.stop()  # the job ignores SIGTERM: after the grace period the supervisor kills its group
     thread.join(timeout=30)
     assert not thread.is_alive()
-    assert not [pid for pid in map(int, started) if running(pid)]
+    # SIGKILL is delivered as the processes are next scheduled: wait for it rather than look at once.
+    wait_for(lambda: not [pid for pid in map(int, started) if running(pid)], 30, what="the job and its child to die")

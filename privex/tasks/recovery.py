@@ -6,10 +6,10 @@ until the task ends, and kombu puts a message back in the queue only once it is 
 killed with SIGKILL therefore left the documents it had reserved waiting an hour.
 
 So each worker process (an *instance*: host name, pid and a random suffix, since a restarted worker keeps its host
-name and pids are reused) records the delivery tags it receives in ``privex:held:<instance>`` and keeps
-``privex:alive:<instance>`` from expiring at every heartbeat (privex/tasks/heartbeat.py). At every beat, each worker
-puts back the still unacknowledged messages of the instances whose key expired (``TTL`` after their last beat) and
-drops from its own record the tags that were acknowledged. A worker started in place of one that died
+name and pids are reused) records the delivery tags it receives in ``privex:held:<instance>`` (and its name in
+``privex:holders``) and keeps ``privex:alive:<instance>`` from expiring at every heartbeat
+(privex/tasks/heartbeat.py). At every beat, each worker puts back the still unacknowledged messages of the instances
+whose key expired (``TTL`` after their last beat) and drops from its own record the tags that were acknowledged. A worker started in place of one that died
 (``privex worker --replaces PID``, as `privex serve`'s supervisor does, having seen it die) recovers that one at once.
 
 Putting back is kombu's own ``restore_by_tag``, one transaction per message: two workers recovering the same dead one
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 HELD = "privex:held:"
 ALIVE = "privex:alive:"
+HOLDERS = "privex:holders"  # the instances with a HELD hash: read every beat, where a SCAN would walk every key
 
 
 def instance_name(hostname: str) -> str:
@@ -71,7 +72,8 @@ class Reservations:
         self.replaced = f"{instance.split('/', 1)[0]}/{replaces}-" if replaces else None
 
     def hold(self, delivery_tag: str, task_id: str) -> None:
-        self.client.hset(self.held_key, delivery_tag, task_id)
+        self.client.pipeline(transaction=False).hset(self.held_key, delivery_tag, task_id).sadd(
+            HOLDERS, self.instance).execute()
 
     def beat(self) -> None:
         self.client.set(ALIVE + self.instance, "1", ex=TTL)
@@ -87,7 +89,7 @@ class Reservations:
                 self.client.hdel(self.held_key, *finished)
 
     def _dead(self) -> list[str]:
-        instances = [_text(key)[len(HELD):] for key in self.client.scan_iter(HELD + "*")]
+        instances = [_text(instance) for instance in self.client.smembers(HOLDERS)]
         return [instance for instance in instances if instance != self.instance and (
             (self.replaced and instance.startswith(self.replaced)) or not self.client.exists(ALIVE + instance))]
 
@@ -95,7 +97,7 @@ class Reservations:
         held = {_text(tag): _text(task_id) for tag, task_id in self.client.hgetall(HELD + instance).items()}
         pending = self.broker.unacknowledged(list(held))
         self.broker.restore(pending)
-        self.client.delete(HELD + instance)
+        self.client.pipeline(transaction=False).delete(HELD + instance).srem(HOLDERS, instance).execute()
         if pending:
             log.warning("worker %s stopped without finishing %d task(s); they are back in the queue", instance,
                         len(pending), extra={"worker": instance, "task_ids": sorted(held[tag] for tag in pending)})
