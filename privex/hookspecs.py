@@ -72,6 +72,7 @@ def privex_embedding_models():
 
     Each has ``name``, ``dimension`` and ``create(**config) -> llama_index BaseEmbedding``. Used by ingestion and
     retrieval; the knowledge base stores the model name so its queries embed with the model its chunks used.
+    Optional ``local = True`` says it computes in this process: web and Celery workers run it once as they start.
     """
 
 

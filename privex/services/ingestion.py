@@ -29,7 +29,7 @@ from privex.models.knowledge import FILE_SOURCES
 from privex.plugins import NotInstalled
 from privex.services import components, credentials
 from privex.services.credentials import CredentialUnreadable
-from privex.services.errors import ServiceError
+from privex.services.errors import NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
@@ -129,7 +129,7 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
     """Index one document; returns it with its final status. Raises TransientFailure when a retry may help."""
     document = db.session.get(Document, document_id)
     if document is None:
-        raise LookupError(f"document {document_id} does not exist")
+        raise NotFound(f"document {document_id} does not exist")
     knowledge_base = db.session.get(KnowledgeBase, document.knowledge_base_id)
     was_indexed, previous_digest = document.status == "indexed", document.content_hash
     fetched = document.source_type not in FILE_SOURCES  # fetched by the source connector of that name
@@ -163,7 +163,10 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
             db.session.commit()
             raise TransientFailure(str(error)) from error
         return fail(document, str(error))
-    # Swap: old chunks out and new chunks in, in one transaction.
+    # Swap: old chunks out and new chunks in, in one transaction, under the document's row lock: two runs of one
+    # document (a worker taken for dead whose task was delivered again) swap one after the other, never interleaved,
+    # so neither leaves its chunks beside the other's.
+    db.session.execute(sa.select(Document.id).where(Document.id == document.id).with_for_update())
     store = components.vector_store(knowledge_base)
     store.delete(str(document.id))
     # A batch at a time, each node carrying its embedding as the list LlamaIndex wants only while it is stored.
@@ -221,12 +224,17 @@ def fail(document: Document, reason: str) -> Document:
     return document
 
 
-def fail_unexpectedly(document_id, error: BaseException) -> None:
-    """Mark a document failed after an error ingestion did not expect, in a fresh transaction."""
+def fail_unexpectedly(document_id, error: BaseException) -> bool:
+    """Mark a document failed after an error ingestion did not expect, in a fresh transaction; False when the
+    document no longer exists (deleted meanwhile, which is what the error was: its row or its chunks' parent vanished
+    under the transaction)."""
     db.session.rollback()
     document = db.session.get(Document, document_id)
-    if document is not None and document.status in ("pending", "processing"):
+    if document is None:
+        return False
+    if document.status in ("pending", "processing"):
         fail(document, f"an internal error stopped indexing ({type(error).__name__}); reindex to try again")
+    return True
 
 
 def requeue_stuck(older_than_seconds: int = 900) -> list:
