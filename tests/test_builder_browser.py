@@ -43,8 +43,8 @@ SHOTS = Path(os.environ.get("PRIVEX_SCREENSHOTS") or Path(__file__).with_name("s
 class Tab:
     """A page in its own browser context that remembers console errors, and checks what every page must be."""
 
-    def __init__(self, browser, viewport=DESKTOP, wallets: dict | None = None):
-        self.context = browser.new_context(viewport=viewport)
+    def __init__(self, browser, viewport=DESKTOP, wallets: dict | None = None, permissions=()):
+        self.context = browser.new_context(viewport=viewport, permissions=list(permissions))
         self.width = viewport["width"]
         self.page = self.context.new_page()
         self.problems: list[str] = []
@@ -340,3 +340,89 @@ def test_htmx_requests_carry_the_csrf_token(live, browser):  # noqa: F811
     assert request.headers.get("x-csrftoken") == token
     assert answered.value.status == 422  # past CSRF, refused by the switch itself
     tab.close()
+
+
+MACROS_PAGE = """{% extends "base.html" %}{% import "macros/forms.html" as forms %}
+{% block content %}
+<h1>Knowledge bases</h1>
+<form method="post" novalidate class="stack">
+  {{ form.hidden_tag() }}{{ forms.form_errors(form) }}{{ forms.field(form.name) }}{{ forms.field(form.public) }}
+  {{ forms.submit("Save") }}
+</form>
+{{ forms.confirm("/probe/destroy", "Delete", "Delete the knowledge base “Handbook”?", "Its 12 documents go too.") }}
+<ul>{% for user in page.items %}<li>{{ user.username }}</li>{% endfor %}</ul>
+{{ forms.pagination(page) }}
+{{ forms.empty_state("No chatbots yet", "Build one on your knowledge.", "/chatbots", "Build a chatbot") }}
+<pre id="snippet">&lt;script src="/widget.js" data-bot="bot_123" async&gt;&lt;/script&gt;</pre>
+{{ forms.copy_button("snippet") }}
+{% endblock %}"""
+
+
+def test_the_form_macros_every_area_uses(live, browser):  # noqa: F811
+    """field + show_errors, confirm (a <dialog>, CSRF included), pagination, empty state and copy, on a probe page
+    the way an area's page uses them."""
+    import sqlalchemy as sa
+    from flask import flash, redirect, render_template_string
+    from wtforms import BooleanField, StringField
+
+    from privex.services.errors import Conflict
+    from privex.web.forms import PageForm, form_status, show_errors
+
+    app, base = live
+
+    class ProbeForm(PageForm):
+        name = StringField("Name", description="What your team calls it.")
+        public = BooleanField("Anyone in the workspace may use it")
+
+    @app.route("/probe/macros", methods=["GET", "POST"])
+    def probe_macros():
+        form = ProbeForm()
+        if form.validate_on_submit():
+            with show_errors(form):
+                raise Conflict("a knowledge base with this name exists", errors={"config": {"name": ["taken"]}})
+        page = db.paginate(sa.select(User).order_by(User.username), per_page=1)
+        return render_template_string(MACROS_PAGE, form=form, page=page), form_status(form)
+
+    @app.post("/probe/destroy")
+    def probe_destroy():
+        flash("Deleted the knowledge base.", "success")
+        return redirect("/probe/macros?page=2")
+
+    make_person(app, "ada@example.com", "Ada")
+    make_person(app, "bob@example.com", "Bob")
+    tab = Tab(browser, viewport=PHONE, permissions=["clipboard-read", "clipboard-write"])
+    page = tab.page
+    problems = {}
+    page.goto(f"{base}/probe/macros")
+    expect(page.get_by_text("Page 1 of 2")).to_be_visible()
+    expect(page.get_by_role("link", name="Build a chatbot")).to_have_attribute("href", "/chatbots")
+    page.get_by_label("Name").fill("Handbook")
+    tab.expected_statuses = {409}
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#name-error")).to_have_text("Taken.")
+    expect(page.get_by_label("Name")).to_be_focused()
+    problems["refused"] = tab.check("macros-refused")
+
+    dialog = page.get_by_role("dialog", name="Delete the knowledge base “Handbook”?")
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Delete…").click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Its 12 documents go too.")
+    problems["dialog open"] = tab.check("macros-confirm")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Delete…").click()
+    dialog.get_by_role("button", name="Delete", exact=True).click()  # a real POST with the CSRF token
+    expect(page).to_have_url(f"{base}/probe/macros?page=2")
+    expect(page.get_by_role("status").filter(has_text="Deleted the knowledge base.")).to_be_visible()
+    expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    page.get_by_role("link", name="← Previous").click()
+    expect(page).to_have_url(f"{base}/probe/macros?page=1")
+
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("status").filter(has_text="Copied.")).to_be_visible()
+    assert page.evaluate("() => navigator.clipboard.readText()") == \
+        '<script src="/widget.js" data-bot="bot_123" async></script>'
+    tab.close()
+    assert not tab.problems, tab.problems
+    assert not {k: v for k, v in problems.items() if v}, json.dumps(problems, indent=1)
