@@ -18,7 +18,11 @@
       headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf},
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) throw new Refusal(data.message || "the server answered " + response.status);
+        if (!response.ok) {
+          // A 400 without JSON is the CSRF check: the page is older than the session (signed out elsewhere).
+          throw new Refusal(data.message || (response.status === 400
+            ? "this page has expired: reload it and try again" : "the server answered " + response.status));
+        }
         return data;
       });
     });

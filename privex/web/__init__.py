@@ -22,6 +22,8 @@ How the pages are put together (README, "Writing a page", says the same for newc
   and origins, never cookies). Forms put ``{{ form.hidden_tag() }}`` (or ``csrf_field()``) in; HTMX requests send
   the token in ``X-CSRFToken`` from ``hx-headers`` on ``<body>``; scripts read ``<meta name="csrf-token">``.
 - **Errors** outside /api are the shell's pages (``privex.web.errors``).
+- **A plugin's pages** (from ``privex_startup``): its own blueprint on the app, templates extending ``base.html``,
+  ``shell.signed_in_only`` on its views and ``shell.add_nav(app, NavEntry(...))`` for a header link.
 
 Modules: ``shell`` (sign-in gate, context, permissions, navigation), ``forms``, ``errors``, and the areas: ``home``,
 ``auth``, ``account``, ``widget``, ``knowledge``, ``chatbots``, ``team``.
