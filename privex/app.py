@@ -53,7 +53,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     import privex.models  # noqa: F401  (registers every model on db.metadata)
 
     login_manager.init_app(app)
-    login_manager.login_view = "web.login"
+    login_manager.login_view = "web.auth.login"
     import privex.auth.sessions  # noqa: F401  (registers the user loader)
     app.config.setdefault("RATELIMIT_STORAGE_URI", embedded.limiter_url(app.config["REDIS_URL"]))
     limiter.init_app(app)
@@ -63,12 +63,12 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
 
     api = Api(app)
     app.extensions["privex_api"] = api
-    register_blueprints(api)
+    api_blueprints = register_blueprints(api)
     _serve_swagger_assets(app)
 
-    from privex.web import bp as web_bp
+    from privex.web import init_web
 
-    app.register_blueprint(web_bp)
+    init_web(app, csrf_exempt=api_blueprints)
     from privex.admin import init_admin
 
     init_admin(app)

@@ -200,6 +200,7 @@ def _print_banner(host: str, port: int) -> None:
         sa.select(sa.func.count()).select_from(User).where(User.is_superuser)
     )
     click.echo(f"\nPrivexBot is running at {url}\n"
+               f"  Builder:      {url}/  (create an account, or sign in at {url}/login)\n"
                f"  API docs:     {url}/api/docs\n"
                f"  Health:       {url}/api/v1/health\n"
                f"  Back office:  {url}/admin  (sign in at {url}/login)\n")

@@ -17,6 +17,8 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
 from sqlalchemy.orm import DeclarativeBase
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "cre
 migrate = Migrate()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address)
+csrf = CSRFProtect()  # every form of the HTML side; the API's blueprints are exempt (privex.web.init_web)
+htmx = Htmx()  # request.htmx in the builder's views
 
 
 @dataclass

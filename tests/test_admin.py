@@ -117,7 +117,7 @@ def test_sign_in_redirects_only_within_the_site(client):
     make_user("root@example.com", superuser=True)
     response = client.post("/login?next=https://evil.example/", data={"email": "root@example.com",
                                                                      "password": PASSWORD})
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/app"
 
 
 def test_signing_in_records_the_last_login_and_the_admin_offers_sign_out(client, operator):

@@ -66,7 +66,7 @@ def test_an_operator_works_the_back_office_in_a_browser(live, browser, shots):  
     expect(page).to_have_url(f"{base}/login?next=/admin/chatbot/")
     page.get_by_label("Email").fill("root@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{base}/admin/chatbot/")
     expect(page.locator("table.model-list")).to_contain_text("Handbook helper")
     expect(page.locator("table.model-list")).to_contain_text("Olga's organization / Default")

@@ -52,6 +52,17 @@ def test_no_plugin_imports_services_or_the_api():
     assert offenders == {}
 
 
+def test_pages_call_services_never_the_api():
+    """The builder's pages (privex/web) call services; the API's modules are another front end beside them."""
+    offenders = {}
+    for path in sorted((ROOT / "web").rglob("*.py")):
+        bad = sorted(name for name in imports(path) if name.startswith(("privex.api", "privex.admin")))
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert offenders == {}
+    assert len(list((ROOT / "web").rglob("*.py"))) >= 8
+
+
 def test_retrieval_does_not_reach_into_ingestion():
     assert not {name for name in imports(ROOT / "services" / "retrieval.py") if name.startswith(
         "privex.services.ingestion")}
@@ -126,7 +137,7 @@ def test_a_refusal_is_json_under_the_api_and_an_html_page_elsewhere(app):
 
     with app.test_request_context("/knowledge/new"):
         page, status, _ = handle_service_error(errors.Conflict("already there"))
-        assert status == 409 and page.mimetype == "text/html" and "already there" in page.get_data(as_text=True)
+        assert status == 409 and page.mimetype == "text/html" and "Already there." in page.get_data(as_text=True)
     with app.test_request_context("/api/v1/knowledge-bases"):
         body, status, headers = handle_service_error(errors.RateLimited("slow down", retry_after=7))
         assert (body, status, headers) == ({"code": 429, "message": "slow down", "errors": {}}, 429,

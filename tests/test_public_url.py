@@ -169,7 +169,7 @@ def test_an_invitation_link_points_at_the_configured_site_whatever_the_host(clie
                           json={"email": "new@example.com", "role": "member"})
     assert response.status_code == 201, response.get_json()
     invitation = response.get_json()["invitation"]
-    assert invitation["accept_url"] == f"{SITE}/api/v1/invitations/{invitation['token']}/accept"
+    assert invitation["accept_url"] == f"{SITE}/invitations/{invitation['token']}"
 
 
 def test_a_site_sending_its_own_host_is_not_the_apps_own_page(client, site):

@@ -181,7 +181,7 @@ def test_inviting_an_unknown_email_creates_a_pending_invitation_shown_once(owner
     assert body["status"] == "invited" and body["member"] is None
     invitation = body["invitation"]
     assert invitation["email"] == "new@example.com" and invitation["token"].startswith("inv_")
-    assert invitation["accept_url"].endswith(f"/api/v1/invitations/{invitation['token']}/accept")
+    assert invitation["accept_url"].endswith(f"/invitations/{invitation['token']}")
     listed = owner.get(f"{org(owner)}/invitations").get_json()
     assert [item["id"] for item in listed] == [invitation["id"]]
     assert "token" not in listed[0] and "accept_url" not in listed[0]

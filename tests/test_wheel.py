@@ -55,7 +55,7 @@ def test_the_wheel_carries_every_template_static_file_and_migration(wheel):
                    for path in (ROOT / "privex" / folder).rglob("*")
                    if path.is_file() and "__pycache__" not in path.parts}
     assert {"privex/migrations/alembic.ini", "privex/migrations/script.py.mako", "privex/static/widget.js",
-            "privex/templates/index.html"} <= in_checkout
+            "privex/templates/base.html", "privex/static/vendor/htmx.min.js"} <= in_checkout  # htmx: `make install`
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = {name for name in archive.namelist() if name.startswith(tuple(f"privex/{f}/" for f in SHIPPED))}
     assert in_wheel == in_checkout
@@ -113,7 +113,8 @@ def test_the_installed_wheel_migrates_and_serves_outside_the_checkout(
                                     what="privex serve to answer")
             assert status == 200 and "/api/v1/health" in json.loads(spec)["paths"]
             status, page = get(f"{base}/")
-            assert status == 200 and b"<h1>PrivexBot</h1>" in page  # templates/index.html
+            assert status == 200 and b"Chatbots that answer from your own documents" in page  # home/landing.html
+            assert get(f"{base}/static/vendor/htmx.min.js")[0] == 200  # from npm at install, carried by the wheel
             assert get(f"{base}/widget.js") == (200, (ROOT / "privex" / "static" / "widget.js").read_bytes())
         finally:
             code = stop(server, signal.SIGINT, timeout=60)

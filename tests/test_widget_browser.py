@@ -89,8 +89,11 @@ def serve(application) -> tuple[str, object]:
 
 @pytest.fixture()
 def live(make_app, scratch_database):
-    """The app on its own migrated database, served over HTTP; yields (app, base URL)."""
-    application = make_app(SQLALCHEMY_DATABASE_URI=scratch_database, CELERY_TASK_ALWAYS_EAGER=True)
+    """The app on its own migrated database, served over HTTP; yields (app, base URL). CSRF protection is on, as in
+    production (the unit tests' app turns it off): a browser test exercises the real forms, and the widget and the
+    API show that their exemption holds."""
+    application = make_app(SQLALCHEMY_DATABASE_URI=scratch_database, CELERY_TASK_ALWAYS_EAGER=True,
+                           WTF_CSRF_ENABLED=True)
     with application.app_context():
         upgrade()  # the app knows its migrations (privex/migrations)
     base, server = serve(application)

@@ -17,20 +17,10 @@ from wtforms import TextAreaField
 from privex import models
 from privex.admin.display import label, pretty_json
 from privex.extensions import db
+from privex.models.base import unstorable
 
 MAX_JSON_CHARACTERS = 100_000
 MAX_JSON_DEPTH = 20
-
-
-def unstorable(value) -> str | None:
-    """Why PostgreSQL cannot store this text (a NUL, a lone surrogate), or None."""
-    if "\x00" in value:
-        return "contains a NUL character, which cannot be stored"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains characters that are not valid Unicode"
-    return None
 
 
 class AdminForm(FlaskForm):

@@ -45,7 +45,7 @@ class SuperuserOnly:
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:
-            return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("web.auth.login", next=request.full_path.rstrip("?")))
         abort(403)
 
 

@@ -1,10 +1,11 @@
 """One error shape for the whole API: ``{"code", "message", "errors"}`` with the HTTP status.
 
 flask-smorest registers its error handler for every ``HTTPException`` app-wide; ours answers JSON only for paths
-under ``/api`` and hands everything else (the builder's pages, ``/admin``) back to Flask's HTML error pages.
+under ``/api`` and hands everything else (the builder's pages, ``/admin``) to the HTML error page the pages
+registered as ``app.extensions["privex_error_page"]`` (``privex.web.errors``), or werkzeug's plain one without it.
 
-Services raise the domain errors of ``privex.services.errors``; ``STATUS`` below is the one place that says which
-HTTP status each one is, for the API and for any page that lets one through.
+Services raise the domain errors of ``privex.services.errors``; ``privex.statuses.STATUS`` is the one place that
+says which HTTP status each one is, for the API and for the pages.
 """
 
 from __future__ import annotations
@@ -16,36 +17,10 @@ from werkzeug.exceptions import HTTPException
 
 from privex.api.security import SECURITY_SCHEMES, OperationSecurity
 from privex.services import errors as domain
+from privex.statuses import STATUS, status_of  # noqa: F401  (the API's statuses, re-exported)
 
 API_PREFIX = "/api"
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="privex"'}
-
-# The status of each domain error; a subclass takes its nearest listed ancestor's.
-STATUS: dict[type[domain.ServiceError], int] = {
-    domain.Invalid: 422,
-    domain.Unsupported: 415,
-    domain.TooLarge: 413,
-    domain.NotAuthenticated: 401,
-    domain.PlanLimit: 402,
-    domain.Forbidden: 403,
-    domain.NotFound: 404,
-    domain.Conflict: 409,
-    domain.Gone: 410,
-    domain.DetailsRequired: 428,
-    domain.RateLimited: 429,
-    domain.ProviderFailed: 502,
-    domain.ServiceError: 400,
-}
-
-
-def status_of(error: domain.ServiceError) -> int:
-    if isinstance(error, domain.ProviderFailed) and error.timed_out:
-        return 504
-    for kind in type(error).__mro__:
-        if kind in STATUS:
-            return STATUS[kind]
-    return 400
-
 
 def headers_of(error: domain.ServiceError) -> dict:
     if isinstance(error, domain.RateLimited):
@@ -62,7 +37,13 @@ def handle_service_error(error: domain.ServiceError):
         return {"code": status, "message": error.message, "errors": error.errors}, status, headers_of(error)
     page = HTTPException(error.message)
     page.code = status
-    return page.get_response(), status, headers_of(error)
+    return html_error_page(page), status, headers_of(error)
+
+
+def html_error_page(error: HTTPException):
+    """The HTML page for an error outside /api: the builder's own when it registered one."""
+    render = current_app.extensions.get("privex_error_page")
+    return render(error) if render is not None else error.get_response()
 
 
 def wants_json() -> bool:
@@ -114,7 +95,9 @@ class Api(SmorestApi):
 
     def handle_http_exception(self, error: HTTPException):
         if not wants_json():
-            return error  # Flask renders its HTML page for it
+            response = html_error_page(error)
+            response.status_code = error.code
+            return response
         payload, headers = error_payload(error)
         if error.code == 405 and error.valid_methods:
             headers.setdefault("Allow", ", ".join(error.valid_methods))

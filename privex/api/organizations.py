@@ -61,7 +61,8 @@ class InvitationSchema(Schema):
     expires_at = fields.DateTime()
     created_at = fields.DateTime()
     token = fields.String(metadata={"description": "shown once, when the invitation is created"})
-    accept_url = fields.String(metadata={"description": "shown once: where the invitee accepts"})
+    accept_url = fields.String(metadata={"description": "shown once: the page where the invitee signs up or signs "
+                                                        "in and accepts (the API: POST /invitations/{token}/accept)"})
 
 
 class InviteResultSchema(Schema):
@@ -104,7 +105,7 @@ def invitation_view(invitation: Invitation, token: str | None = None) -> dict:
     view = fields_of(invitation, InvitationSchema)
     if token:
         view["token"] = token
-        view["accept_url"] = public_url(f"/api/v1/invitations/{token}/accept")
+        view["accept_url"] = public_url(f"/invitations/{token}")  # the page: sign up or in, then accept
     return view
 
 

@@ -1,4 +1,5 @@
-"""Columns every model shares: a UUID key and created/updated timestamps; and the tenant column."""
+"""Columns every model shares: a UUID key and created/updated timestamps; the tenant column; and what text the
+database cannot store."""
 
 from __future__ import annotations
 
@@ -37,6 +38,18 @@ def choice(column: str, values: tuple[str, ...]) -> sa.CheckConstraint:
     """A CHECK constraint limiting a string column to ``values`` (plain strings keep migrations simple)."""
     quoted = ", ".join(f"'{value}'" for value in values)
     return sa.CheckConstraint(f"{column} IN ({quoted})", name=f"{column}_valid")
+
+
+def unstorable(value: str) -> str | None:
+    """Why PostgreSQL cannot store this text (a NUL, a lone surrogate), or None: every HTML form checks its fields
+    with it, so such text is refused beside its field rather than failing in the database."""
+    if "\x00" in value:
+        return "contains a NUL character, which cannot be stored"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains characters that are not valid Unicode"
+    return None
 
 
 class Model(db.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
@@ -45,7 +46,17 @@ class User(Model):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What Flask-Login keeps in the session cookie: the id and a stamp of the password hash, so changing the
+        password signs every other browser out (``privex.auth.sessions.load_user`` compares the stamp)."""
+        return f"{self.id}.{self.password_stamp}"
+
+    @property
+    def password_stamp(self) -> str:
+        """Changes whenever the password does; "-" for an account without a password (wallets only)."""
+        for identity in self.identities:
+            if identity.provider == "email" and identity.password_hash:
+                return hashlib.sha256(identity.password_hash.encode()).hexdigest()[:16]
+        return "-"
 
 
 class AuthIdentity(Model):

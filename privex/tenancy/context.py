@@ -127,6 +127,13 @@ def caller() -> Caller:
     return request.environ["privex.caller"]
 
 
+def act_as(who: Caller) -> None:
+    """Make ``who`` this request's caller, for front ends that know who is asking without a header: the builder's
+    pages (a Flask-Login session in a chosen organization and workspace). ``require``, ``scoped`` and
+    ``get_scoped_or_404`` then answer for them exactly as for an API caller."""
+    request.environ["privex.caller"] = who
+
+
 def auth_required(view):
     """Authenticate before the view runs (401 otherwise)."""
 

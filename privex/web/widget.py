@@ -1,0 +1,38 @@
+"""The embeddable chat widget's script, and a demo page carrying it for trying a bot on this site.
+
+The widget itself talks only to the public chat API (docs/public-api.md), which is exempt from CSRF: it
+authenticates by API key or by the page's origin, never by cookie.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
+
+from privex.extensions import db
+from privex.models import Chatbot
+from privex.web.shell import public_page
+
+bp = Blueprint("widget", __name__)
+
+
+@bp.get("/widget.js")
+@public_page
+def widget_js():
+    """The chat widget, embedded on any site: cacheable for five minutes, loadable from every origin."""
+    response = send_from_directory(current_app.static_folder, "widget.js", mimetype="application/javascript",
+                                   max_age=300)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/widget/demo/<public_id>")
+@public_page
+def demo(public_id: str):
+    """A plain page carrying the widget for one bot, on the app's own origin, to try the bot before embedding it."""
+    bot = db.session.scalar(sa.select(Chatbot).where(Chatbot.public_id == public_id))
+    if bot is None or bot.status != "active":  # as on the public API: only a live bot chats
+        abort(404)
+    return render_template("widget/demo.html", bot=bot)
