@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import redis
@@ -11,7 +12,7 @@ from flask import Flask, send_from_directory
 from flask_cors import CORS
 
 from privex import embedded
-from privex.api import register_blueprints
+from privex.api import bodies, register_blueprints
 from privex.api.errors import Api
 from privex.config import Defaults, settings_from_env
 from privex.extensions import PrivexState, db, limiter, login_manager, migrate
@@ -22,6 +23,7 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 MIGRATIONS = CHECKOUT / "migrations"
 TEMPLATES = CHECKOUT / "templates"
 STATIC = CHECKOUT / "static"
+RECURSION_LIMIT = 1000  # CPython's default
 
 
 def default_instance_path() -> Path:
@@ -58,6 +60,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
 
     api = Api(app)
     app.extensions["privex_api"] = api
+    bodies.init_app(app)
     register_blueprints(api)
     _serve_swagger_assets(app)
 
@@ -77,7 +80,21 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     )
     app.extensions["celery"] = app.extensions["privex"].celery
     app.extensions["privex"].plugins.manager.hook.privex_startup(app=app)
+    _restore_the_recursion_limit()
     return app
+
+
+def _restore_the_recursion_limit() -> None:
+    """Put back CPython's recursion limit, which importing eth-account (wallet sign-in) raises for the whole process:
+    its dependency py_ecc calls ``sys.setrecursionlimit(100000)`` at import. With that limit the interpreter's guard
+    never trips before C code recursing on the thread's 8 MB stack overflows it: a JSON body nested 100,000 deep made
+    the json decoder crash the gunicorn worker with SIGSEGV, and every request on its threads with it. With the
+    default, deep recursion anywhere is a RecursionError (a 500 for one request) instead of a dead process; bodies are
+    bounded before anything recursive reads them (``privex.api.bodies``). Called last, after every import."""
+    import privex.auth.wallets.evm  # noqa: F401  (the import that raises it, whatever imported it first)
+
+    if sys.getrecursionlimit() > RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 def _resolve_services(app: Flask) -> None:
