@@ -34,8 +34,11 @@ def error_payload(error: HTTPException) -> tuple[dict, dict]:
     message = data.get("message") or error.description or error.name
     errors = data.get("errors") or data.get("messages") or {}
     # webargs nests validation errors by location ({"json": {...}}); one location is the common case.
-    if isinstance(errors, dict) and list(errors) in (["json"], ["query"], ["form"], ["files"]):
+    if isinstance(errors, dict) and list(errors) in (["json"], ["query"], ["form"], ["files"]) and isinstance(
+            next(iter(errors.values())), dict):
         errors = next(iter(errors.values()))
+    if not isinstance(errors, dict):  # the documented shape: always an object of field -> messages
+        errors = {"_schema": errors if isinstance(errors, list) else [str(errors)]}
     if not data.get("message"):
         if error.code == 422:
             message = "The request was well-formed but some fields are invalid; see `errors`."
