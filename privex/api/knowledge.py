@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
+from privex.api.filters import MetadataFilters
 from privex.api.pagination import SelectPage
 from privex.extensions import db
 from privex.models import Chunk, Document, KnowledgeBase
@@ -102,7 +103,7 @@ class QuerySchema(Schema):
     mode = fields.String(load_default=None, validate=validate.OneOf(sorted(MODES)))
     top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=50))
     threshold = fields.Float(load_default=None, validate=validate.Range(min=0, max=1))
-    filters = fields.Dict(load_default=dict, metadata={"description": "metadata key -> value or list of values"})
+    filters = MetadataFilters()
 
 
 class HitSchema(Schema):
