@@ -222,6 +222,8 @@ class DraftItem(DraftView):
 class DraftTest(DraftView):
     @blp.arguments(ChatTestSchema)
     @blp.response(200, AnswerSchema)
+    @blp.alt_response(200, schema={"type": "string", "description": "server-sent events: delta, citations, done"},
+                      content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, bot_draft_id):
         """Chat with a draft as it is now (test conversations stay out of analytics)"""
         session = test_session(self.workspace, payload, draft_id=bot_draft_id)
@@ -233,6 +235,7 @@ class DraftTest(DraftView):
 @blp.route("/drafts/<uuid:bot_draft_id>/finalize")
 class DraftFinalize(DraftView):
     @blp.response(201, ChatbotSchema)
+    @blp.alt_response(402, description="The plan's chatbot limit is reached")
     def post(self, bot_draft_id):
         """Save the draft as a chatbot, live at once (its public id works in the widget and the public API)"""
         draft = self.draft
@@ -263,6 +266,7 @@ class Chatbots(ResourceView):
 
     @blp.arguments(ChatbotCreateSchema)
     @blp.response(201, ChatbotSchema)
+    @blp.alt_response(402, description="The plan's chatbot limit is reached")
     def post(self, payload):
         """Create a chatbot directly, without a draft"""
         plans.enforce(db.session.get(Organization, self.workspace.organization_id), "chatbots")
@@ -313,6 +317,8 @@ class ChatbotTest(ResourceView):
 
     @blp.arguments(ChatTestSchema)
     @blp.response(200, AnswerSchema)
+    @blp.alt_response(200, schema={"type": "string", "description": "server-sent events: delta, citations, done"},
+                      content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, chatbot_id):
         """Chat with a saved bot without counting in its analytics"""
         chatbot = self.found["chatbot_id"]

@@ -102,6 +102,7 @@ class Credentials(ResourceView):
 
     @blp.arguments(CredentialSchema)
     @blp.response(201, CredentialSchema)
+    @blp.alt_response(409, description="A credential of that name exists in this workspace")
     def post(self, payload):
         """Store a credential, encrypted"""
         if name_taken(self.workspace.id, payload["name"]):
@@ -127,6 +128,7 @@ class CredentialItem(ResourceView):
 
     @blp.arguments(CredentialUpdateSchema)
     @blp.response(200, CredentialSchema)
+    @blp.alt_response(409, description="A credential of that name exists in this workspace")
     def patch(self, payload, cred_id):
         """Rename a credential, change its details or replace its secret"""
         credential = self.found["cred_id"]

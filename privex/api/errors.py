@@ -11,6 +11,8 @@ from flask_smorest import Api as SmorestApi
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
+from privex.api.error_docs import ErrorResponses, ErrorSchema
+
 API_PREFIX = "/api"
 
 
@@ -66,8 +68,12 @@ def require_known_body_type():
 
 
 class Api(SmorestApi):
-    def init_app(self, app, *args, **kwargs):
-        super().init_app(app, *args, **kwargs)
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # each operation lists its own error statuses (privex.api.error_docs)
+
+    def init_app(self, app, *args, spec_kwargs=None, **kwargs):
+        spec_kwargs = {**(spec_kwargs or {}), "extra_plugins": [ErrorResponses(app)]}
+        super().init_app(app, *args, spec_kwargs=spec_kwargs, **kwargs)
         app.before_request(require_known_body_type)
 
     def handle_http_exception(self, error: HTTPException):

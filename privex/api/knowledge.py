@@ -172,6 +172,7 @@ class KnowledgeBases(ResourceView):
 
     @blp.arguments(KnowledgeBaseSchema)
     @blp.response(201, KnowledgeBaseSchema)
+    @blp.alt_response(409, description="A knowledge base of that name exists in this workspace")
     def post(self, payload):
         """Create a knowledge base (its vector store, embedding model and chunker are plugins, by name)"""
         if db.session.scalar(sa.select(KnowledgeBase.id).where(KnowledgeBase.workspace_id == self.workspace.id,
@@ -195,6 +196,7 @@ class KnowledgeBaseItem(ResourceView):
 
     @blp.arguments(KnowledgeBaseUpdateSchema)
     @blp.response(200, KnowledgeBaseSchema)
+    @blp.alt_response(409, description="A knowledge base of that name exists in this workspace")
     def patch(self, payload, kb_id):
         """Update a knowledge base (a new chunker applies when documents are reindexed)"""
         knowledge_base = self.found["kb_id"]
@@ -332,6 +334,7 @@ class BatchUpload(ResourceView):
     @documents_blp.arguments(BatchUploadArgs, location="query")
     @documents_blp.arguments(UploadSchema, location="files")
     @documents_blp.response(202, DocumentSchema(many=True))
+    @documents_blp.alt_response(404, description="No such knowledge base in this workspace")
     def post(self, form, files):
         """Upload several files into one knowledge base (`?knowledge_base_id=...`)"""
         knowledge_base = db.session.scalar(sa.select(KnowledgeBase).where(

@@ -182,6 +182,8 @@ class PublicSessions(MethodView):
 class PublicMessages(MethodView):
     @blp.arguments(MessageInSchema)
     @blp.response(200, AnswerSchema)
+    @blp.alt_response(200, schema={"type": "string", "description": "server-sent events: delta, citations, done"},
+                      content_type="text/event-stream", description="with `stream: true`: server-sent events")
     @blp.alt_response(428, description="the bot asks for a lead first: submit one, then send again")
     @blp.alt_response(429, description="the bot's or organization's rate limit")
     def post(self, payload, public_id, session_id):
