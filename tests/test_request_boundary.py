@@ -16,6 +16,7 @@ import re
 import sys
 
 import pytest
+from werkzeug.test import encode_multipart
 
 from privex.api import bodies
 from tests.test_bad_input import all_api_routes
@@ -103,6 +104,8 @@ def test_every_json_route_refuses_hostile_json_with_a_400_naming_the_limit(app, 
     ("workspace settings", lambda ids: ("PATCH", f"/api/v1/workspaces/{ids['ws_id']}", {"settings": "DEEP"})),
     ("credential secret", lambda ids: ("POST", "/api/v1/credentials",
                                        {"name": "n", "provider": "notion", "secret": "DEEP"})),
+    ("query filters", lambda ids: ("POST", f"/api/v1/knowledge-bases/{ids['kb_id']}/query",
+                                   {"query": "holidays", "filters": "DEEP"})),
 ])
 def test_free_form_fields_take_real_nesting_and_refuse_deeper(client, tenants, where, body):  # noqa: F811
     owner, _viewer, _outsider, ids = tenants
@@ -330,7 +333,8 @@ def test_too_many_files_is_a_413_naming_the_file_limit_not_the_size(app, client,
 
 def test_a_large_text_field_in_a_form_is_a_413_naming_that_limit(client, tenants):  # noqa: F811
     owner, _viewer, _outsider, ids = tenants
-    response = owner.post(f"/api/v1/knowledge-bases/{ids['kb_id']}/documents/upload",
-                          data={"note": "x" * 600_000, "file": (io.BytesIO(b"x"), "a.txt")},
-                          content_type="multipart/form-data")
+    # Encoded here, in memory: the test client spools a body this large to a temporary file it never closes.
+    boundary, body = encode_multipart({"note": "x" * 600_000, "file": (io.BytesIO(b"x"), "a.txt")})
+    response = owner.post(f"/api/v1/knowledge-bases/{ids['kb_id']}/documents/upload", data=body,
+                          content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 413 and "form field other than a file" in response.get_json()["message"]
