@@ -7,8 +7,9 @@ credential, drafts...), with the path's ids those real ones, and checks every an
 - the status is one the operation documents (there is no catch-all ``default``: privex/api/error_docs.py);
 - the body matches the documented schema for that status (errors included), with the documented content type.
 
-Valid requests (positive) and invalid ones (negative) for every operation, derandomized, so a run is repeatable and CI
-is stable. Operations that delete or sign out run last, so the rest meet live resources.
+Valid requests (positive) and invalid ones (negative) for every operation, derandomized; with the hash seed `make test`
+fixes (PYTHONHASHSEED=0) every run sends the same requests, so CI is stable. Operations that delete or sign out run
+last, so the rest meet live resources.
 """
 
 from __future__ import annotations
