@@ -196,7 +196,7 @@ def child(folder: Path, size: int) -> None:
     from privex.app import create_app
     from privex.extensions import db
     from privex.models import Document, KnowledgeBase, Organization, Workspace
-    from privex.services.ingestion import components
+    from privex.services import components
     from privex.services.retrieval import MODES as RETRIEVAL_MODES
     from privex.services.retrieval import retrieve
     from privex_pgvector import store as keyword_store
@@ -310,7 +310,7 @@ def child(folder: Path, size: int) -> None:
         kb = bases[QUERIED]
         questions = [vocab[QUERIED].question() for _ in range(QUERIES + WARM_UP)]
         warm, timed = questions[:WARM_UP], questions[WARM_UP:]
-        _, embed_model, store = components(kb)
+        embed_model, store = components.searching(kb)
         # The HNSW settings the store's queries run with, read back in the transaction of one of them.
         store.query(VectorStoreQuery(query_str=questions[0], query_embedding=embed_model.get_query_embedding(
             questions[0]), similarity_top_k=TOP_K, mode=RETRIEVAL_MODES["hybrid"]))

@@ -7,11 +7,12 @@ import secrets
 import sys
 from pathlib import Path
 
+import platformdirs
 import redis
 from flask import Flask, send_from_directory
 from flask_cors import CORS
 
-from privex import embedded
+from privex import embedded, urls
 from privex.api import bodies, register_blueprints
 from privex.api.errors import Api
 from privex.config import Defaults, settings_from_env
@@ -19,15 +20,19 @@ from privex.extensions import PrivexState, db, limiter, login_manager, migrate
 from privex.logs import configure_logging, init_request_ids
 from privex.plugins import load_plugins
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-MIGRATIONS = CHECKOUT / "migrations"
-TEMPLATES = CHECKOUT / "templates"
-STATIC = CHECKOUT / "static"
+PACKAGE = Path(__file__).resolve().parent  # templates/, static/ and migrations/ ship inside it, in the wheel too
+MIGRATIONS = PACKAGE / "migrations"
 RECURSION_LIMIT = 1000  # CPython's default
 
 
 def default_instance_path() -> Path:
-    return CHECKOUT / "instance"
+    """``instance/`` of the source checkout when running from one (``make run``), else the user's data folder
+    (``~/.local/share/privex`` on Linux): an installed wheel has no checkout, and the folder must not depend on the
+    directory each process (web server, workers, ``privex db``) happens to start in."""
+    checkout = PACKAGE.parent
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "instance"
+    return Path(platformdirs.user_data_dir("privex", appauthor=False))
 
 
 def create_app(config: dict | None = None, *, plugins=()) -> Flask:
@@ -35,11 +40,11 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     objects registered after the installed ones."""
     settings = {**settings_from_env(), **(config or {})}
     instance_path = Path(settings.get("INSTANCE_PATH") or default_instance_path()).resolve()
-    app = Flask("privex", instance_path=str(instance_path), template_folder=str(TEMPLATES),
-                static_folder=str(STATIC))
+    app = Flask("privex", instance_path=str(instance_path))  # templates/ and static/ beside this module
     app.config.from_object(Defaults)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_MB"]) * 1024 * 1024
+    urls.init_app(app)  # before anything starts: a bad PRIVEX_PUBLIC_URL stops the app with the reason
     configure_logging(app.config["LOG_LEVEL"])
     instance_path.mkdir(parents=True, exist_ok=True)
     _resolve_services(app)

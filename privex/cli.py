@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -92,13 +93,14 @@ def eval_command(knowledge_base_id: str, questions_path: str, as_json: bool):
 @with_appcontext
 def create_admin(email: str, password: str | None):
     """Make EMAIL a platform superuser (creating the account if needed). Superusers may open /admin."""
-    from privex.services.accounts import PasswordTooWeak, create_superuser
+    from privex.services.accounts import create_superuser
+    from privex.services.errors import ServiceError
 
     _require_current_schema()
     password = password or current_app.config.get("ADMIN_PASSWORD")
     try:
         user, created = create_superuser(email, password, ask_password=_ask_password)
-    except (ValueError, PasswordTooWeak) as error:
+    except (ValueError, ServiceError) as error:
         raise click.ClickException(str(error)) from error
     verb = "Created" if created else "Promoted"
     click.echo(f"{verb} superuser {user.email} (user {user.id}). Sign in at /login, then open /admin.")
@@ -108,6 +110,7 @@ def _require_current_schema() -> None:
     """Refuse clearly, instead of with a traceback, when the database has not been migrated to the code's head."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
     from privex.extensions import db, migrate
 
     config = migrate.get_config()
@@ -130,10 +133,14 @@ def _ask_password() -> str:
 @main.command("worker")
 @click.option("--concurrency", type=int, help="Worker processes (default PRIVEX_WORKER_CONCURRENCY).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--replaces", type=int, hidden=True,
+              help="Pid of the worker on this host that this one replaces (it died): its reserved tasks are put back "
+                   "in the queue at once. Given by `privex serve`'s supervisor.")
 @with_appcontext
-def worker(concurrency: int | None, loglevel: str):
+def worker(concurrency: int | None, loglevel: str, replaces: int | None):
     """Run a Celery worker. Start as many as you like, on as many machines, to scale out."""
     celery = current_app.extensions["privex"].celery
+    celery.conf.privex_replaces = replaces
     concurrency = concurrency or current_app.config["WORKER_CONCURRENCY"]
     _share_cores(concurrency)  # the worker's children embed documents at once: one PyTorch thread pool each
     celery.worker_main(["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}",
@@ -159,20 +166,29 @@ def serve(host: str | None, port: int | None, no_worker: bool, no_migrate: bool)
     env = {**os.environ, "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": config["REDIS_URL"],
            "PRIVEX_SECRET_KEY": config["SECRET_KEY"], "PRIVEX_INSTANCE_PATH": current_app.instance_path}
     os.environ.update(env)
-    worker_process = None
+    supervisor = None
     if not no_worker:
-        worker_process = subprocess.Popen([sys.executable, "-m", "privex.cli", "worker"], env=env)
+        # Under a supervisor, which starts it again if it dies (privex/supervisor.py).
+        supervisor = subprocess.Popen([sys.executable, "-m", "privex.supervisor", "Celery worker", "--",
+                                       sys.executable, "-m", "privex.cli", "worker"], env=env)
     _print_banner(host, port)
     _share_cores(config["WEB_WORKERS"])
     try:
-        _run_gunicorn(host, port, config["WEB_WORKERS"], config["WEB_THREADS"])
+        _run_gunicorn(host, port, config["WEB_WORKERS"], config["WEB_THREADS"], Path(current_app.instance_path))
     finally:
-        if worker_process is not None:
-            worker_process.terminate()
-            try:
-                worker_process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker_process.kill()
+        if supervisor is not None:
+            _stop_supervisor(supervisor)
+
+
+def _stop_supervisor(supervisor: subprocess.Popen) -> None:
+    """Stop the worker's supervisor, which gives the worker GRACE seconds to finish its tasks, then kills it."""
+    from privex.supervisor import GRACE
+
+    supervisor.terminate()
+    try:
+        supervisor.wait(timeout=GRACE + 15)
+    except subprocess.TimeoutExpired:
+        supervisor.kill()
 
 
 def _print_banner(host: str, port: int) -> None:
@@ -201,14 +217,34 @@ def _share_cores(workers: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
 
 
-def _run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
+def _control_socket(instance_path: Path) -> dict:
+    """gunicorn's control socket (for ``gunicornc``) in the instance folder. Its default is one path per user
+    ($XDG_RUNTIME_DIR or ~/.gunicorn), which every server re-creates as it forks a worker and deletes as it stops:
+    a second `privex serve` on the host took the first one's socket, and stopping either removed the other's.
+    A path too long for a Unix socket (108 bytes) turns it off rather than falling back to the shared one."""
+    path = instance_path / "gunicorn.ctl"
+    if len(os.fsencode(path)) >= 108:
+        return {"control_socket_disable": True}
+    return {"control_socket": str(path)}
+
+
+def _warm_web_worker(worker) -> None:
+    """gunicorn's ``post_worker_init``: a worker loads the embedding models and the tokenizer before it accepts its
+    first connection, instead of during its first visitor's question (privex/warmup.py)."""
+    from privex.warmup import warm_up
+
+    warm_up(worker.wsgi, "web worker")
+
+
+def _run_gunicorn(host: str, port: int, workers: int, threads: int, instance_path: Path) -> None:
     from gunicorn.app.base import BaseApplication
 
     class WebServer(BaseApplication):
         def load_config(self):
             settings = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                         "worker_class": "gthread", "timeout": 120, "graceful_timeout": 20,
-                        "accesslog": None, "errorlog": "-"}
+                        "accesslog": None, "errorlog": "-", "post_worker_init": _warm_web_worker,
+                        **_control_socket(instance_path)}
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

@@ -51,7 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_SECRET_KEY", "SECRET_KEY", None, str,
             "Signs sessions and tokens. Unset: a random key kept in `instance/secret_key`."),
     Setting("PRIVEX_INSTANCE_PATH", "INSTANCE_PATH", None, str,
-            "Folder for local state (embedded database, Redis, uploads). Default: `instance/` in the checkout."),
+            "Folder for local state (embedded database, Redis, uploads). Default: `instance/` of the source "
+            "checkout when running from one, else the user's data folder (`~/.local/share/privex` on Linux)."),
     Setting("PRIVEX_LOAD_PLUGINS", "LOAD_PLUGINS", None, _list,
             "Comma-separated allow-list of plugin names to load from entry points. Unset: all; empty: none."),
     Setting("PRIVEX_TRACE_PLUGINS", "TRACE_PLUGINS", "0", _bool,
@@ -84,6 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_WALLET_NONCE_SECONDS", "WALLET_NONCE_SECONDS", "300", int,
             "How long a wallet sign-in challenge may be answered."),
     Setting("PRIVEX_LOG_LEVEL", "LOG_LEVEL", "INFO", str, "Log level of the JSON logs on stderr."),
+    Setting("PRIVEX_PUBLIC_URL", "PUBLIC_URL", None, _optional,
+            "The address people reach this install at, e.g. `https://bots.example.com` (scheme and host, no path). "
+            "Wallet sign-in messages name it and invitation links use it. Default: `http://PRIVEX_HOST:PRIVEX_PORT`."),
     Setting("PRIVEX_HOST", "HOST", "127.0.0.1", str, "Address `privex serve` binds."),
     Setting("PRIVEX_PORT", "PORT", "5000", int, "Port `privex serve` binds."),
     Setting("PRIVEX_WEB_WORKERS", "WEB_WORKERS", "2", int, "gunicorn worker processes under `privex serve`."),
@@ -118,15 +122,8 @@ class Defaults:
     OPENAPI_JSON_PATH = "v1/openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
     OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"  # served from the swagger-ui-bundle package, no CDN
-    API_SPEC_OPTIONS = {
-        "info": {"description": "PrivexBot REST API. Errors are JSON: `{code, message, errors}`."},
-        "components": {
-            "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            }
-        },
-    }
+    # The security schemes, and which operations take them, come from privex/api/security.py.
+    API_SPEC_OPTIONS = {"info": {"description": "PrivexBot REST API. Errors are JSON: `{code, message, errors}`."}}
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "fixed-window"
     WTF_CSRF_TIME_LIMIT = None

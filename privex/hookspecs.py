@@ -32,7 +32,9 @@ def privex_vector_stores():
     """Return vector store factories.
 
     Each has ``name`` and ``create(knowledge_base, embedding_dim) -> llama_index BasePydanticVectorStore``; the
-    store it returns reads and writes only that knowledge base's vectors. Used by ingestion and retrieval.
+    store it returns reads and writes only that knowledge base's chunks, which it owns: besides ``add``, ``delete``,
+    ``clear`` and ``query`` it answers ``summary(document_id=None)`` and ``chunks(document_id, offset=, limit=)``
+    (docs/plugins.md). Used by ingestion, retrieval, analytics and the chunk listing.
     """
 
 
@@ -70,6 +72,7 @@ def privex_embedding_models():
 
     Each has ``name``, ``dimension`` and ``create(**config) -> llama_index BaseEmbedding``. Used by ingestion and
     retrieval; the knowledge base stores the model name so its queries embed with the model its chunks used.
+    Optional ``local = True`` says it computes in this process: web and Celery workers run it once as they start.
     """
 
 

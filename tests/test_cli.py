@@ -56,6 +56,27 @@ def test_db_check_fails_when_a_model_changes_without_a_migration(app, caplog):
     assert "New upgrade operations detected" in caplog.text and "drift_probe" in caplog.text
 
 
+def test_db_migrate_writes_a_revision_of_a_model_change(app, tmp_path):
+    # Into a copy of the shipped migrations folder, so the package's own history is left as it is.
+    import shutil
+
+    from privex.app import MIGRATIONS
+
+    folder = shutil.copytree(MIGRATIONS, tmp_path / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    before = set((folder / "versions").iterdir())
+    probe = sa.Table("drift_probe", db.metadata, sa.Column("id", sa.Integer, primary_key=True))
+    try:
+        result = invoke(app, "db", "migrate", "--directory", str(folder), "-m", "add drift probe")
+    finally:
+        db.metadata.remove(probe)
+    assert result.exit_code == 0, result.output
+    [revision] = set((folder / "versions").iterdir()) - before
+    assert revision.name.endswith("_add_drift_probe.py") and revision.name[:8].isdigit()  # alembic.ini's names
+    text = revision.read_text()
+    assert '"""add drift probe' in text and "op.create_table('drift_probe'" in text  # script.py.mako's layout
+    assert "import pgvector.sqlalchemy" in text
+
+
 def test_create_admin_creates_a_superuser_who_can_sign_in(app, runner, client):
     result = invoke(app, "create-admin", "Ops@Example.com", "--password", "S3cure-enough!")
     assert result.exit_code == 0, result.output

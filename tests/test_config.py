@@ -49,6 +49,13 @@ def test_a_default_rate_limit_applies_to_every_route(make_app):
         limiter.limit_manager.set_default_limits([])
 
 
+def test_running_from_the_checkout_keeps_local_state_in_its_instance_folder():
+    # `make run` (an editable install); an installed wheel uses the user's data folder (tests/test_wheel.py).
+    from privex.app import default_instance_path
+
+    assert default_instance_path() == README.parent / "instance"
+
+
 def test_with_urls_set_nothing_embedded_is_started(app):
     instance = Path(app.instance_path)
     assert not (instance / "pgdata").exists() and not (instance / "redis").exists()

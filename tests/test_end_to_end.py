@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
@@ -26,7 +25,7 @@ def live_app(make_app, scratch_database):
     application = make_app(SQLALCHEMY_DATABASE_URI=scratch_database, CELERY_TASK_ALWAYS_EAGER=False,
                            ALLOW_PRIVATE_SOURCES=True)
     with application.app_context():
-        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        upgrade()  # the app knows its migrations (privex/migrations)
     yield application
     with application.app_context():
         db.session.remove()

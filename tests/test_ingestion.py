@@ -32,10 +32,13 @@ def bag_of_words(text: str) -> list[float]:
 
 class BagOfWords(BaseEmbedding):
     fail_with: object = None
+    while_embedding: object = None
 
     def _get_text_embedding(self, text):
         if self.fail_with:
             raise self.fail_with
+        if self.while_embedding:
+            self.while_embedding()
         return bag_of_words(text)
 
     def _get_query_embedding(self, query):
@@ -49,9 +52,10 @@ class BagOfWordsModel:
     name = "bag-of-words"
     dimension = DIM
     fail_with = None
+    while_embedding = None
 
     def create(self, **config):
-        return BagOfWords(model_name="bag-of-words", fail_with=self.fail_with)
+        return BagOfWords(model_name="bag-of-words", fail_with=self.fail_with, while_embedding=self.while_embedding)
 
 
 MODEL = BagOfWordsModel()
@@ -66,7 +70,7 @@ class TestEmbeddings:
 @pytest.fixture()
 def knowledge_base(app, database, register_plugin, tmp_path):
     register_plugin(TestEmbeddings(), name="test-embeddings")
-    MODEL.fail_with = None
+    MODEL.fail_with = MODEL.while_embedding = None
     organization = Organization(name="Acme")
     workspace = Workspace(name="main", organization=organization)
     database.session.add_all([organization, workspace])
@@ -218,3 +222,21 @@ def test_an_unexpected_error_fails_the_document_instead_of_leaving_it_processing
     database.session.expire_all()
     failed = database.session.get(Document, document.id)
     assert failed.status == "failed" and "internal error stopped indexing (RuntimeError)" in failed.error
+
+
+def test_tasks_of_a_deleted_knowledge_base_end_quietly(app, database, knowledge_base, tmp_path, caplog):
+    from privex.extensions import state
+    from privex.services.knowledge import delete_knowledge_base
+
+    documents = [add_file(database, knowledge_base, tmp_path, f"page-{n}.md", HANDBOOK) for n in range(3)]
+    task = state(app).celery.tasks["privex.ingest_document"]
+    # The first is being embedded when its knowledge base is deleted; the others are still queued.
+    MODEL.while_embedding = lambda: (MODEL.__setattr__("while_embedding", None),
+                                     delete_knowledge_base(knowledge_base))
+    caplog.set_level("INFO")
+    results = [task.apply(args=[str(document.id)]).get() for document in documents]
+    assert results == ["deleted"] * 3
+    assert [record for record in caplog.records if record.levelno >= 30] == []  # no warning, error or traceback
+    assert sum("document deleted before it was indexed" in record.getMessage() for record in caplog.records) == 3
+    assert database.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
+        Chunk.document_id.in_([document.id for document in documents]))) == 0

@@ -188,3 +188,16 @@ def test_query_input_is_validated(owner, kb):
     for payload in ({"query": ""}, {"query": "x", "mode": "psychic"}, {"query": "x", "top_k": 500},
                     {"query": "x", "threshold": 2}):
         assert owner.post(f"{API}/knowledge-bases/{kb['id']}/query", json=payload).status_code == 422, payload
+
+
+@pytest.mark.parametrize("defaults", [{"top_k": "lots"}, {"top_k": 0}, {"top_k": 51}, {"mode": "psychic"},
+                                      {"threshold": 2}, {"threshold": "high"}, {"embedding": "big"}])
+def test_a_knowledge_bases_query_defaults_are_checked_when_saved(client, defaults):
+    owner = sign_up(client)
+    created = owner.post("/api/v1/knowledge-bases", json={"name": "kb", "retrieval_config": defaults})
+    assert created.status_code == 422, created.get_json()
+    assert list(created.get_json()["errors"]["retrieval_config"]) == list(defaults)
+    kb = owner.post("/api/v1/knowledge-bases", json={"name": "kb", "retrieval_config": {"top_k": 3}}).get_json()
+    changed = owner.patch(f"/api/v1/knowledge-bases/{kb['id']}", json={"retrieval_config": defaults})
+    assert changed.status_code == 422
+    assert owner.post(f"/api/v1/knowledge-bases/{kb['id']}/query", json={"query": "anything"}).status_code == 200

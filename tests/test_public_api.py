@@ -50,11 +50,34 @@ def events_of(response) -> list[tuple[str, dict]]:
 
 
 def test_the_public_config_shows_what_a_widget_needs(client, bot):
-    config = client.get(f"{API}/public/bots/{bot['public_id']}").get_json()
+    config = from_site(client, "GET", f"{API}/public/bots/{bot['public_id']}").get_json()
     assert config["name"] == "Helper" and config["welcome_message"] == "Hello from the handbook!"
     assert config["appearance"]["title"] == "Helper" and config["lead_capture"]["enabled"] is False
     assert "system_prompt" not in json.dumps(config) and "allowed_origins" not in config
-    assert client.get(f"{API}/public/bots/bot_nope").status_code == 404
+    assert from_site(client, "GET", f"{API}/public/bots/bot_nope").status_code == 404
+
+
+def test_the_public_config_is_shown_only_where_the_bot_is_deployed(client, owner, bot):
+    url = f"{API}/public/bots/{bot['public_id']}"
+    anonymous = client.get(url)
+    assert anonymous.status_code == 401 and "API key" in anonymous.get_json()["message"]
+    assert "name" not in anonymous.get_json() and "Helper" not in anonymous.get_data(as_text=True)
+    elsewhere = from_site(client, "GET", url, origin="https://phish.example")
+    assert elsewhere.status_code == 403 and "Helper" not in elsewhere.get_data(as_text=True)
+    # The app's own page (the demo): a same-origin GET carries no Origin header, only Sec-Fetch-Site.
+    own_page = client.get(url, headers={"Sec-Fetch-Site": "same-origin"})
+    assert own_page.status_code == 200 and own_page.get_json()["name"] == "Helper"
+    assert client.get(url, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 401
+    key = owner.post(f"{API}/workspaces/{owner.workspace_id}/api-keys",
+                     json={"name": "server", "permissions": ["chat"]}).get_json()["key"]
+    assert client.get(url, headers={"X-API-Key": key}).get_json()["name"] == "Helper"
+    stranger = sign_up(client, "stranger")
+    foreign = stranger.post(f"{API}/workspaces/{stranger.workspace_id}/api-keys",
+                            json={"name": "server", "permissions": ["chat"]}).get_json()["key"]
+    assert client.get(url, headers={"X-API-Key": foreign}).status_code == 403
+    read_only = owner.post(f"{API}/workspaces/{owner.workspace_id}/api-keys",
+                           json={"name": "reader", "permissions": ["read"]}).get_json()["key"]
+    assert client.get(url, headers={"Authorization": f"Bearer {read_only}"}).status_code == 403
 
 
 def test_a_visitor_on_an_allowed_site_gets_a_grounded_cited_answer(client, bot, database):
@@ -104,7 +127,7 @@ def test_sites_not_allowed_and_callers_without_credentials_are_refused(client, o
     assert refused.status_code == 403 and "https://evil.example" in refused.get_json()["message"]
     assert refused.headers["Access-Control-Allow-Origin"] == "https://evil.example"  # the reason, readable
     config = client.get(f"{API}/public/bots/{bot['public_id']}", headers={"Origin": "https://evil.example"})
-    assert "Access-Control-Allow-Origin" not in config.headers  # the bot itself is not
+    assert config.status_code == 403 and set(config.get_json()) == {"code", "message", "errors"}  # no bot in it
     anonymous = client.post(f"{API}/public/bots/{bot['public_id']}/sessions", json={})
     assert anonymous.status_code == 401
     preflight = client.options(f"{API}/public/bots/{bot['public_id']}/sessions",

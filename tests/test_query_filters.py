@@ -10,7 +10,7 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from privex.extensions import db
 from privex.models import Document, KnowledgeBase
-from privex.services.ingestion import components
+from privex.services import components
 from tests.helpers import sign_up
 from tests.test_knowledge_api import HANDBOOK, upload
 
@@ -36,7 +36,7 @@ def labelled(app, owner):
     real embeddings; returns its id and the document ids by label."""
     kb = owner.post(f"{API}/knowledge-bases", json={"name": "Invoices"}).get_json()
     knowledge_base = db.session.get(KnowledgeBase, uuid.UUID(kb["id"]))
-    _, embed_model, store = components(knowledge_base)
+    embed_model, store = components.searching(knowledge_base)
     documents, nodes = {}, []
     for label, metadata in LABELS.items():
         document = Document(workspace_id=knowledge_base.workspace_id, knowledge_base_id=knowledge_base.id,

@@ -18,7 +18,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from nacl.signing import SigningKey
 
-from privex.auth.wallets import Challenge, WalletVerificationError, build_challenge, normalize_address, verify
+from privex.auth.wallets import (Challenge, WalletVerificationError, build_challenge, message_difference,
+                                 normalize_address, parse_message, verify)
 
 CHAIN_IDS = {"evm": "1", "solana": "mainnet", "cosmos": "cosmoshub-4"}
 GOOD = object()  # stands for the valid value in parametrised cases
@@ -475,3 +476,40 @@ def test_cosmos_verifies_with_the_ripemd160_fallback(monkeypatch):
     challenge = challenge_for("cosmos", address)
     signature, public_key = keplr_sign(key, challenge.message, address)
     assert verify(challenge, signature=signature, public_key=public_key) == address
+
+
+# --- Reading a message back -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", list(CHAIN_IDS))
+@pytest.mark.parametrize("statement", ["Sign in to PrivexBot", ""])
+def test_parse_message_reads_back_every_field_build_challenge_wrote(provider, statement):
+    address = {"evm": Account.create().address, "solana": solana_wallet()[1], "cosmos": cosmos_wallet()[1]}[provider]
+    challenge = challenge_for(provider, address, nonce="abc123XYZ789", statement=statement,
+                              issued_at=datetime(2026, 11, 24, 21, 0, tzinfo=timezone.utc))
+    assert parse_message(challenge.message) == {
+        "domain": "privex.example", "account": {"evm": "Ethereum", "solana": "Solana", "cosmos": "Cosmos"}[provider],
+        "address": address, "statement": statement or None, "uri": "https://privex.example/login", "version": "1",
+        "chain_id": CHAIN_IDS[provider], "nonce": "abc123XYZ789", "issued_at": "2026-11-24T21:00:00Z",
+        "expiration_time": "2026-11-24T21:05:00Z"}
+
+
+@pytest.mark.parametrize("text", ["", "hello", None, 42, "privex.example wants you to sign in"])
+def test_parse_message_refuses_other_text(text):
+    assert parse_message(text) is None
+
+
+def test_message_difference_names_the_first_field_that_differs():
+    issued = challenge_for("evm", Account.create().address).message
+    assert message_difference(issued, issued) is None
+    both = issued.replace("privex.example wants", "evil.example wants").replace("Chain ID: 1", "Chain ID: 5")
+    assert message_difference(issued, both) == \
+        "the signed message's domain is 'evil.example', not 'privex.example' as issued"
+    assert message_difference(issued, issued.replace("Chain ID: 1", "Chain ID: 5")) == \
+        "the signed message's chain ID is '5', not '1' as issued"
+    without_statement = issued.replace("Sign in to PrivexBot\n", "")
+    assert message_difference(issued, without_statement) == \
+        "the signed message's statement is missing, not 'Sign in to PrivexBot' as issued"
+    assert "not a sign-in message" in message_difference(issued, issued + "\nResources:")
+    long_domain = "x" * 500 + issued[issued.index(" wants"):]
+    assert len(message_difference(issued, long_domain)) < 200  # a value is shown shortened

@@ -92,8 +92,9 @@ def live(make_app, scratch_database):
     """The app on its own migrated database, served over HTTP; yields (app, base URL)."""
     application = make_app(SQLALCHEMY_DATABASE_URI=scratch_database, CELERY_TASK_ALWAYS_EAGER=True)
     with application.app_context():
-        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        upgrade()  # the app knows its migrations (privex/migrations)
     base, server = serve(application)
+    application.config["PUBLIC_URL"] = base  # PRIVEX_PUBLIC_URL: known once the server has its port
     yield application, base
     server.shutdown()
     with application.app_context():
@@ -328,7 +329,7 @@ def test_a_site_the_bot_does_not_allow_gets_a_readable_error_not_a_crash(live, p
     bubble = widget(page).locator("button.bubble")
     bubble.click()
     error = widget(page).locator(".msg.error")
-    expect(error).to_contain_text("may not be allowed to use this chatbot")
+    expect(error).to_contain_text("may not use this bot")  # the server's reason, readable across origins
     expect(widget(page).locator("[role=dialog]")).to_be_visible()
     page.keyboard.press("Escape")
     assert focused(page) == "bubble"

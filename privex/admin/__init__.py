@@ -1,75 +1,59 @@
 """The operators' back office at /admin (Flask-Admin), open only to platform superusers.
 
-One view per model. Secrets (password hashes, encrypted credentials, API key and token hashes) are excluded from
-every list, detail, form, search and export: they never leave the database through this module.
+One view per model. Rows that have a service (chatbots, knowledge bases, documents, organizations, workspaces,
+members, users) are written through it, exactly as the API writes them, so the back office cannot save what the API
+would refuse; rows only the system writes are read-only. Secrets (password hashes, encrypted credentials, API key
+and token hashes) are excluded from every list, detail, form, search and export: they never leave the database
+through this package.
+
+Modules: ``views`` (access, the read-only and service view kinds), ``forms``, ``display`` (labels and formatting),
+and one module per area: ``identity``, ``tenancy``, ``bots``, ``knowledge``, ``activity``.
 """
 
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView
-from flask_admin.contrib.sqla import ModelView
-from flask_login import current_user
+from flask_admin.theme import Bootstrap4Theme
+from flask_wtf.csrf import generate_csrf
 
 from privex import models
+from privex.admin import activity, bots, identity, knowledge, tenancy
+from privex.admin.views import SECRET_COLUMNS, SuperuserOnly, is_superuser
 from privex.extensions import db
 
-SECRET_COLUMNS = ("password_hash", "encrypted_data", "key_hash", "token_hash")
-
-
-def is_superuser() -> bool:
-    return bool(current_user.is_authenticated and current_user.is_active and current_user.is_superuser)
-
-
-class SuperuserOnly:
-    def is_accessible(self) -> bool:
-        return is_superuser()
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
-        abort(403)
+__all__ = ["SECRET_COLUMNS", "init_admin", "is_superuser"]
 
 
 class IndexView(SuperuserOnly, AdminIndexView):
     pass
 
 
-class SecureModelView(SuperuserOnly, ModelView):
-    can_view_details = True
-    can_export = False
-    column_display_pk = True
-    page_size = 50
-
-    def __init__(self, model, *args, **kwargs):
-        secrets = [name for name in SECRET_COLUMNS if hasattr(model, name)]
-        # Relationship collections (e.g. a knowledge base's chunks) would load whole tables into a form.
-        self.column_exclude_list = list(secrets) + ["embedding", "text_search"]
-        self.column_details_exclude_list = list(self.column_exclude_list)
-        self.form_excluded_columns = list(self.column_exclude_list) + ["created_at", "updated_at"]
-        self.column_searchable_list = [name for name in ("name", "username", "email", "provider_id", "prefix")
-                                       if name in model.__table__.columns]
-        self.column_filters = [name for name in ("workspace_id", "organization_id", "status", "provider", "role")
-                               if name in model.__table__.columns]
-        super().__init__(model, *args, **kwargs)
-
-
 CATEGORIES = {
-    "Identity": (models.User, models.AuthIdentity, models.AuthSession, models.RefreshToken, models.APIKey),
-    "Tenancy": (models.Organization, models.OrganizationMember, models.Workspace, models.WorkspaceMember,
-                models.Invitation),
-    "Bots": (models.Chatbot, models.Chatflow),
-    "Knowledge": (models.KnowledgeBase, models.Document, models.Chunk),
-    "Conversations": (models.ChatSession, models.ChatMessage, models.MessageFeedback, models.TokenUsage,
-                      models.Lead),
-    "Credentials": (models.Credential, models.CredentialAuditLog),
+    "Identity": ((models.User, identity.UserView), (models.AuthIdentity, identity.AuthIdentityView),
+                 (models.AuthSession, identity.AuthSessionView), (models.RefreshToken, identity.RefreshTokenView),
+                 (models.APIKey, identity.APIKeyView)),
+    "Tenancy": ((models.Organization, tenancy.OrganizationView),
+                (models.OrganizationMember, tenancy.OrganizationMemberView),
+                (models.Workspace, tenancy.WorkspaceView), (models.WorkspaceMember, tenancy.WorkspaceMemberView),
+                (models.Invitation, tenancy.InvitationView)),
+    "Bots": ((models.Chatbot, bots.ChatbotView), (models.Chatflow, bots.ChatflowView)),
+    "Knowledge": ((models.KnowledgeBase, knowledge.KnowledgeBaseView), (models.Document, knowledge.DocumentView),
+                  (models.Chunk, knowledge.ChunkView)),
+    "Conversations": ((models.ChatSession, activity.ChatSessionView), (models.ChatMessage, activity.ChatMessageView),
+                      (models.MessageFeedback, activity.MessageFeedbackView),
+                      (models.TokenUsage, activity.TokenUsageView), (models.Lead, activity.LeadView)),
+    "Credentials": ((models.Credential, activity.CredentialView),
+                    (models.CredentialAuditLog, activity.CredentialAuditLogView)),
 }
 
 
 def init_admin(app) -> Admin:
     """Build the back office for ``app`` (one Admin per app: Flask-Admin views cannot be shared between apps)."""
-    admin = Admin(app, name="PrivexBot", url="/admin", index_view=IndexView(url="/admin"))
-    for category, model_classes in CATEGORIES.items():
-        for model in model_classes:
-            admin.add_view(SecureModelView(model, db, category=category))
+    # The sign-out button and Flask-Admin's own forms read the token the rest of the HTML side uses.
+    app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
+    admin = Admin(app, name="PrivexBot", url="/admin", index_view=IndexView(url="/admin"),
+                  theme=Bootstrap4Theme(base_template="admin/privex_base.html", fluid=True))
+    for category, views in CATEGORIES.items():
+        for model, view in views:
+            admin.add_view(view(model, db, category=category))
     return admin

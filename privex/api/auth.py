@@ -11,15 +11,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
+from privex.api.errors import UNAUTHORIZED_HEADERS
 from privex.api.serialize import fields_of
-from privex.auth.passwords import hash_password, verify_password
-from privex.auth.tokens import (TokenError, issue_access_token, issue_refresh_token, now, revoke_other_sessions,
-                                revoke_sessions, rotate_refresh_token, start_session)
+from privex.auth.tokens import (TokenError, issue_access_token, issue_refresh_token, revoke_sessions,
+                                rotate_refresh_token, start_session)
+from privex.clock import now
 from privex.extensions import db, limiter
 from privex.models import AuthSession, Organization, OrganizationMember, User, Workspace, WorkspaceMember
-from privex.services import accounts
-from privex.services.organizations import default_context, first_workspace
-from privex.tenancy.context import UNAUTHORIZED_HEADERS, auth_required, caller, public, require_user
+from privex.services import accounts, registration
+from privex.services.workspaces import default_context, first_workspace
+from privex.tenancy.context import auth_required, caller, public, require_user
 from privex.tenancy.permissions import effective_workspace_role
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign-in, tokens and context")
@@ -157,12 +158,7 @@ class EmailSignup(MethodView):
         """Create an account with email and password
 
         Also creates the user's personal organization with a default workspace, and signs them in."""
-        try:
-            user = accounts.sign_up(payload["email"], payload["password"], payload.get("display_name"))
-        except accounts.PasswordTooWeak as error:
-            abort(422, message=str(error), errors={"password": [str(error)]})
-        except accounts.AccountExists as error:
-            abort(409, message=str(error))
+        user = registration.sign_up(payload["email"], payload["password"], payload.get("display_name"))
         return token_response(user, "email")
 
 
@@ -190,19 +186,8 @@ class ChangePassword(MethodView):
     @blp.response(200, MessageSchema)
     def post(self, payload):
         """Change the password; signs out every other session of the user"""
-        user = require_user()
-        identity = next((i for i in user.identities if i.provider == "email"), None)
-        if identity is None:
-            abort(409, message="this account signs in with a wallet and has no password")
-        if not verify_password(identity.password_hash, payload["current_password"]):
-            abort(401, message="the current password is wrong", headers=UNAUTHORIZED_HEADERS)
-        try:
-            accounts.check_password_strength(payload["new_password"])
-        except accounts.PasswordTooWeak as error:
-            abort(422, message=str(error), errors={"new_password": [str(error)]})
-        identity.password_hash = hash_password(payload["new_password"])
-        revoked = revoke_other_sessions(user.id, keep=caller().session_id, reason="password-changed")
-        db.session.commit()
+        revoked = accounts.change_password(require_user(), payload["current_password"], payload["new_password"],
+                                           keep_session=caller().session_id)
         return {"message": f"Password changed; {revoked} other session(s) signed out."}
 
 
@@ -232,6 +217,7 @@ class Logout(MethodView):
     @blp.response(204)
     def post(self):
         """Sign out this session: its access and refresh tokens stop working"""
+        require_user()  # an API key has no session to end: a 403 says so rather than a 204 that did nothing
         session = db.session.get(AuthSession, caller().session_id) if caller().session_id else None
         if session is not None:
             revoke_sessions([session], reason="logout")

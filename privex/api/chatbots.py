@@ -4,21 +4,18 @@ of analytics, sessions with their messages, and analytics.
 
 from __future__ import annotations
 
-import json
-
-import sqlalchemy as sa
-from flask import Response, request, stream_with_context
-from flask_smorest import Blueprint, abort
+from flask import request
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from privex.api.answers import AnswerSchema, test_chat
 from privex.api.pagination import SelectPage
-from privex.auth.tokens import now
-from privex.extensions import db
-from privex.models import ChatMessage, ChatSession, Chatbot, KnowledgeBase, MessageFeedback, Organization
+from privex.models import ChatSession, Chatbot, KnowledgeBase
 from privex.models.bots import BOT_STATUSES
-from privex.services import chat, plans
+from privex.services import analytics, conversations
 from privex.services import chatbots as service
-from privex.tenancy.context import ResourceView, caller, current_workspace
+from privex.services.errors import NotFound
+from privex.tenancy.context import ResourceView, caller, current_workspace, scoped
 
 blp = Blueprint("chatbots", __name__, url_prefix="/chatbots", description="Chatbots")
 
@@ -77,15 +74,6 @@ class ChatTestSchema(Schema):
     stream = fields.Boolean(load_default=False, metadata={"description": "answer as server-sent events"})
 
 
-class AnswerSchema(Schema):
-    session_id = fields.String()
-    message_id = fields.String()
-    answer = fields.String()
-    citations = fields.List(fields.Dict())
-    usage = fields.Dict()
-    latency_ms = fields.Integer()
-
-
 class AttachKnowledgeBaseSchema(Schema):
     knowledge_base_id = fields.UUID(required=True)
 
@@ -136,42 +124,6 @@ class ChatbotAnalyticsSchema(Schema):
     leads = fields.Integer()
 
 
-def sse(events) -> Response:
-    """Server-sent events: ``event: <type>`` and the event as JSON, flushed one by one."""
-
-    def lines():
-        for event in events:
-            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
-
-    return Response(stream_with_context(lines()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def answer(turn: chat.Turn, payload: dict, organization):
-    session_id = str(turn.session.id)  # the stream is read after the request's database session has closed
-    events = chat.turn(turn, payload["message"], organization=organization)
-    if payload.get("stream"):
-        return sse(({**event, "session_id": session_id} if event["type"] == "done" else event) for event in events)
-    return {"session_id": session_id, **chat.gather(events)}
-
-
-def test_session(workspace, payload: dict, *, chatbot_id=None, draft_id=None) -> ChatSession:
-    """The test conversation to continue, or a new one; test sessions stay out of analytics."""
-    if payload.get("session_id"):
-        session = db.session.scalar(sa.select(ChatSession).where(
-            ChatSession.workspace_id == workspace.id, ChatSession.id == payload["session_id"],
-            ChatSession.is_test.is_(True)))
-        if session is None or (chatbot_id and session.chatbot_id != chatbot_id) or (
-                draft_id and session.user_metadata.get("draft_id") != str(draft_id)):
-            abort(404, message="Test session not found.")
-        return session
-    session = ChatSession(workspace_id=workspace.id, chatbot_id=chatbot_id, channel="test", is_test=True,
-                          user_metadata={"draft_id": str(draft_id)} if draft_id else {})
-    db.session.add(session)
-    db.session.flush()
-    return session
-
-
 class DraftView(ResourceView):
     """One chatbot draft: 404 for another workspace's (or an expired) draft before the body is read."""
 
@@ -201,16 +153,8 @@ class DraftItem(DraftView):
     @blp.response(200, ChatbotDraftSchema)
     def patch(self, payload, bot_draft_id):
         """Change a draft: name, settings (sections merge), knowledge bases"""
-        draft = self.draft
-        if "config" in payload:
-            draft["config"] = service.resolve_config(self.workspace, draft["config"], payload["config"])
-        if "knowledge_base_ids" in payload:
-            draft["knowledge_base_ids"] = [str(kb.id) for kb in service.knowledge_bases(
-                self.workspace, payload["knowledge_base_ids"])]
-        for key in ("name", "description"):
-            if key in payload:
-                draft[key] = payload[key]
-        return service.DRAFTS.save(draft)
+        payload.pop("status", None)  # a draft is not live until finalized
+        return service.update_draft(self.workspace, self.draft, payload)
 
     @blp.response(204)
     def delete(self, bot_draft_id):
@@ -226,10 +170,7 @@ class DraftTest(DraftView):
                       content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, bot_draft_id):
         """Chat with a draft as it is now (test conversations stay out of analytics)"""
-        session = test_session(self.workspace, payload, draft_id=bot_draft_id)
-        turn = chat.Turn(workspace=self.workspace, config=self.draft["config"], session=session,
-                         knowledge_bases=service.knowledge_bases(self.workspace, self.draft["knowledge_base_ids"]))
-        return answer(turn, payload, db.session.get(Organization, self.workspace.organization_id))
+        return test_chat(conversations.draft_bot(self.workspace, self.draft), payload)
 
 
 @blp.route("/drafts/<uuid:bot_draft_id>/finalize")
@@ -238,16 +179,7 @@ class DraftFinalize(DraftView):
     @blp.alt_response(402, description="The plan's chatbot limit is reached")
     def post(self, bot_draft_id):
         """Save the draft as a chatbot, live at once (its public id works in the widget and the public API)"""
-        draft = self.draft
-        plans.enforce(db.session.get(Organization, self.workspace.organization_id), "chatbots")
-        chatbot = Chatbot(workspace_id=self.workspace.id, name=draft["name"], description=draft.get("description"),
-                          config=service.resolve_config(self.workspace, {}, draft["config"]), status="active",
-                          created_by_id=caller().user_id, deployed_at=now())
-        chatbot.knowledge_bases = service.knowledge_bases(self.workspace, draft["knowledge_base_ids"])
-        db.session.add(chatbot)
-        db.session.commit()
-        service.delete_draft(draft)
-        return chatbot
+        return service.finalize_draft(self.workspace, self.draft, caller().user_id)
 
 
 @blp.route("")
@@ -257,11 +189,11 @@ class Chatbots(ResourceView):
     @blp.paginate(SelectPage)
     def get(self, args):
         """List the workspace's chatbots (filter by status or name)"""
-        statement = sa.select(Chatbot).where(Chatbot.workspace_id == self.workspace.id)
+        statement = scoped(Chatbot)
         if args.get("status"):
             statement = statement.where(Chatbot.status == args["status"])
         if args.get("q"):
-            statement = statement.where(Chatbot.name.ilike(f"%{args['q']}%"))
+            statement = statement.where(Chatbot.name.icontains(args["q"], autoescape=True))
         return statement.order_by(Chatbot.created_at.desc(), Chatbot.id)
 
     @blp.arguments(ChatbotCreateSchema)
@@ -269,15 +201,7 @@ class Chatbots(ResourceView):
     @blp.alt_response(402, description="The plan's chatbot limit is reached")
     def post(self, payload):
         """Create a chatbot directly, without a draft"""
-        plans.enforce(db.session.get(Organization, self.workspace.organization_id), "chatbots")
-        chatbot = Chatbot(workspace_id=self.workspace.id, name=payload["name"],
-                          description=payload.get("description"), status="active", deployed_at=now(),
-                          config=service.resolve_config(self.workspace, {}, payload["config"]),
-                          created_by_id=caller().user_id)
-        chatbot.knowledge_bases = service.knowledge_bases(self.workspace, payload["knowledge_base_ids"])
-        db.session.add(chatbot)
-        db.session.commit()
-        return chatbot
+        return service.create(self.workspace, caller().user_id, payload)
 
 
 @blp.route("/<uuid:chatbot_id>")
@@ -293,22 +217,12 @@ class ChatbotItem(ResourceView):
     @blp.response(200, ChatbotSchema)
     def patch(self, payload, chatbot_id):
         """Change a chatbot: name, status (pause it), settings (sections merge), knowledge bases"""
-        chatbot = self.found["chatbot_id"]
-        if "config" in payload:
-            chatbot.config = service.resolve_config(self.workspace, chatbot.config, payload["config"])
-        if "knowledge_base_ids" in payload:
-            chatbot.knowledge_bases = service.knowledge_bases(self.workspace, payload["knowledge_base_ids"])
-        for key in ("name", "description", "status"):
-            if key in payload:
-                setattr(chatbot, key, payload[key])
-        db.session.commit()
-        return chatbot
+        return service.update(self.workspace, self.found["chatbot_id"], payload)
 
     @blp.response(204)
     def delete(self, chatbot_id):
         """Delete a chatbot with its conversations (its leads and token usage stay)"""
-        db.session.delete(self.found["chatbot_id"])
-        db.session.commit()
+        service.delete(self.found["chatbot_id"])
 
 
 @blp.route("/<uuid:chatbot_id>/test")
@@ -321,11 +235,7 @@ class ChatbotTest(ResourceView):
                       content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, chatbot_id):
         """Chat with a saved bot without counting in its analytics"""
-        chatbot = self.found["chatbot_id"]
-        session = test_session(self.workspace, payload, chatbot_id=chatbot.id)
-        turn = chat.Turn(workspace=self.workspace, config=chatbot.config, session=session, chatbot_id=chatbot.id,
-                         knowledge_bases=list(chatbot.knowledge_bases))
-        return answer(turn, payload, db.session.get(Organization, self.workspace.organization_id))
+        return test_chat(conversations.saved_bot(self.found["chatbot_id"]), payload)
 
 
 @blp.route("/<uuid:chatbot_id>/kb/attach")
@@ -336,12 +246,7 @@ class AttachKnowledgeBase(ResourceView):
     @blp.response(200, ChatbotSchema)
     def post(self, payload, chatbot_id):
         """Let a chatbot answer from one more knowledge base"""
-        chatbot = self.found["chatbot_id"]
-        [knowledge_base] = service.knowledge_bases(self.workspace, [payload["knowledge_base_id"]])
-        if knowledge_base not in chatbot.knowledge_bases:
-            chatbot.knowledge_bases.append(knowledge_base)
-        db.session.commit()
-        return chatbot
+        return service.attach(self.workspace, self.found["chatbot_id"], payload["knowledge_base_id"])
 
 
 @blp.route("/<uuid:chatbot_id>/kb/<uuid:kb_id>")
@@ -351,11 +256,7 @@ class DetachKnowledgeBase(ResourceView):
     @blp.response(204)
     def delete(self, chatbot_id, kb_id):
         """Stop a chatbot answering from a knowledge base (the knowledge base stays)"""
-        chatbot = self.found["chatbot_id"]
-        if self.found["kb_id"] not in chatbot.knowledge_bases:
-            abort(404, message="This knowledge base is not attached to the chatbot.")
-        chatbot.knowledge_bases.remove(self.found["kb_id"])
-        db.session.commit()
+        service.detach(self.found["chatbot_id"], self.found["kb_id"])
 
 
 @blp.route("/<uuid:chatbot_id>/sessions")
@@ -367,7 +268,7 @@ class ChatbotSessions(ResourceView):
     @blp.paginate(SelectPage)
     def get(self, args, chatbot_id):
         """A chatbot's conversations, newest first (test conversations with `include_tests=true`)"""
-        statement = sa.select(ChatSession).where(ChatSession.chatbot_id == chatbot_id)
+        statement = scoped(ChatSession).where(ChatSession.chatbot_id == chatbot_id)
         if not args["include_tests"]:
             statement = statement.where(ChatSession.is_test.is_(False))
         return statement.order_by(ChatSession.created_at.desc(), ChatSession.id)
@@ -382,7 +283,7 @@ class ChatbotSession(ResourceView):
         """One conversation with all its messages, citations, latency, tokens and ratings"""
         session = self.found["session_id"]
         if session.chatbot_id != chatbot_id:
-            abort(404, message="ChatSession not found.")
+            raise NotFound("ChatSession not found.")
         return session
 
 
@@ -393,24 +294,4 @@ class ChatbotAnalytics(ResourceView):
     @blp.response(200, ChatbotAnalyticsSchema)
     def get(self, chatbot_id):
         """Conversations, messages, latency, tokens, ratings and leads (test conversations left out)"""
-        from privex.models import Lead
-
-        real = sa.select(ChatSession.id).where(ChatSession.chatbot_id == chatbot_id,
-                                               ChatSession.is_test.is_(False))
-        messages = sa.select(ChatMessage).where(ChatMessage.session_id.in_(real)).subquery()
-        row = db.session.execute(sa.select(
-            sa.func.count(), sa.func.count().filter(messages.c.role == "assistant"),
-            sa.func.avg(messages.c.latency_ms), sa.func.coalesce(sa.func.sum(messages.c.prompt_tokens), 0),
-            sa.func.coalesce(sa.func.sum(messages.c.completion_tokens), 0),
-            sa.func.count().filter(messages.c.metadata["finish_reason"].astext == "no_answer"))).one()
-        ratings = dict(db.session.execute(sa.select(MessageFeedback.rating, sa.func.count()).join(
-            ChatMessage, ChatMessage.id == MessageFeedback.message_id).where(ChatMessage.session_id.in_(real))
-            .group_by(MessageFeedback.rating)).all())
-        return {"sessions": db.session.scalar(sa.select(sa.func.count()).select_from(real.subquery())),
-                "messages": row[0], "answers": row[1], "average_latency_ms": round(row[2]) if row[2] else None,
-                "prompt_tokens": row[3], "completion_tokens": row[4], "unanswered": row[5],
-                "thumbs_up": ratings.get(1, 0), "thumbs_down": ratings.get(-1, 0),
-                "leads": db.session.scalar(sa.select(sa.func.count()).select_from(Lead).where(
-                    Lead.chatbot_id == chatbot_id))}
-
-
+        return analytics.chatbot_summary(self.found["chatbot_id"])

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 
-import sqlalchemy as sa
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from privex.api.pagination import SelectPage
-from privex.extensions import db
 from privex.models import Credential, CredentialAuditLog
 from privex.models.credentials import CREDENTIAL_TYPES
 from privex.services import credentials as service
-from privex.tenancy.context import ResourceView, caller
+from privex.tenancy.context import ResourceView, caller, scoped
 
 blp = Blueprint("credentials", __name__, url_prefix="/credentials", description="Stored credentials")
 
@@ -83,11 +81,6 @@ class AuditSchema(Schema):
     created_at = fields.DateTime()
 
 
-def name_taken(workspace_id, name: str) -> bool:
-    return db.session.scalar(sa.select(Credential.id).where(Credential.workspace_id == workspace_id,
-                                                            Credential.name == name)) is not None
-
-
 @blp.route("")
 class Credentials(ResourceView):
     @blp.arguments(CredentialListArgs, location="query")
@@ -95,7 +88,7 @@ class Credentials(ResourceView):
     @blp.paginate(SelectPage)
     def get(self, args):
         """List the workspace's credentials by name (never their secrets)"""
-        statement = sa.select(Credential).where(Credential.workspace_id == self.workspace.id)
+        statement = scoped(Credential)
         if args.get("provider"):
             statement = statement.where(Credential.provider == args["provider"])
         return statement.order_by(Credential.name, Credential.id)
@@ -105,16 +98,8 @@ class Credentials(ResourceView):
     @blp.alt_response(409, description="A credential of that name exists in this workspace")
     def post(self, payload):
         """Store a credential, encrypted"""
-        if name_taken(self.workspace.id, payload["name"]):
-            abort(409, message=f"a credential named {payload['name']!r} already exists in this workspace")
         secret = payload.pop("secret")
-        credential = Credential(workspace_id=self.workspace.id, created_by_id=caller().user_id, **payload)
-        service.set_secret(credential, secret)
-        db.session.add(credential)
-        db.session.flush()
-        service.audit(credential, "create", caller().user_id)
-        db.session.commit()
-        return credential
+        return service.create(self.workspace, caller().user_id, payload, secret)
 
 
 @blp.route("/<uuid:cred_id>")
@@ -131,26 +116,13 @@ class CredentialItem(ResourceView):
     @blp.alt_response(409, description="A credential of that name exists in this workspace")
     def patch(self, payload, cred_id):
         """Rename a credential, change its details or replace its secret"""
-        credential = self.found["cred_id"]
-        if "name" in payload and payload["name"] != credential.name and name_taken(self.workspace.id,
-                                                                                   payload["name"]):
-            abort(409, message=f"a credential named {payload['name']!r} already exists in this workspace")
         secret = payload.pop("secret", None)
-        if "metadata_" in payload:
-            payload["metadata_"] = {**payload["metadata_"], "hints": credential.metadata_.get("hints", {})}
-        for key, value in payload.items():
-            setattr(credential, key, value)
-        if secret is not None:
-            service.set_secret(credential, secret)
-        service.audit(credential, "update", caller().user_id, fields=sorted(payload) + (["secret"] if secret else []))
-        db.session.commit()
-        return credential
+        return service.update(self.found["cred_id"], caller().user_id, payload, secret)
 
     @blp.response(204)
     def delete(self, cred_id):
         """Delete a credential; sources that read with it fail until given another"""
-        db.session.delete(self.found["cred_id"])
-        db.session.commit()
+        service.delete(self.found["cred_id"])
 
 
 @blp.route("/<uuid:cred_id>/rotate")
@@ -161,11 +133,7 @@ class RotateCredential(ResourceView):
     @blp.response(200, CredentialSchema)
     def post(self, payload, cred_id):
         """Replace a credential's secret with a new one (after rotating it at the provider)"""
-        credential = self.found["cred_id"]
-        service.set_secret(credential, payload["secret"])
-        service.audit(credential, "rotate", caller().user_id)
-        db.session.commit()
-        return credential
+        return service.rotate(self.found["cred_id"], caller().user_id, payload["secret"])
 
 
 @blp.route("/<uuid:cred_id>/audit-log")
@@ -176,5 +144,5 @@ class CredentialAudit(ResourceView):
     @blp.paginate(SelectPage)
     def get(self, cred_id):
         """Who created, changed, rotated or used a credential, newest first"""
-        return sa.select(CredentialAuditLog).where(CredentialAuditLog.credential_id == cred_id).order_by(
+        return scoped(CredentialAuditLog).where(CredentialAuditLog.credential_id == cred_id).order_by(
             CredentialAuditLog.created_at.desc(), CredentialAuditLog.id)

@@ -41,6 +41,7 @@ class ErrorResponses(BasePlugin):
     """An apispec plugin adding the statuses above to each operation as flask-smorest documents it."""
 
     def __init__(self, app: Flask):
+        super().__init__()
         self.app = app
 
     def operation_helper(self, path=None, operations=None, **kwargs):

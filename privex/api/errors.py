@@ -2,6 +2,9 @@
 
 flask-smorest registers its error handler for every ``HTTPException`` app-wide; ours answers JSON only for paths
 under ``/api`` and hands everything else (the builder's pages, ``/admin``) back to Flask's HTML error pages.
+
+Services raise the domain errors of ``privex.services.errors``; ``STATUS`` below is the one place that says which
+HTTP status each one is, for the API and for any page that lets one through.
 """
 
 from __future__ import annotations
@@ -12,19 +15,62 @@ from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
 from privex.api.error_docs import ErrorResponses, ErrorSchema
+from privex.api.security import SECURITY_SCHEMES, OperationSecurity
+from privex.services import errors as domain
 
 API_PREFIX = "/api"
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="privex"'}
+
+# The status of each domain error; a subclass takes its nearest listed ancestor's.
+STATUS: dict[type[domain.ServiceError], int] = {
+    domain.Invalid: 422,
+    domain.Unsupported: 415,
+    domain.TooLarge: 413,
+    domain.NotAuthenticated: 401,
+    domain.PlanLimit: 402,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.Gone: 410,
+    domain.DetailsRequired: 428,
+    domain.RateLimited: 429,
+    domain.ProviderFailed: 502,
+    domain.ServiceError: 400,
+}
 
 
-class PaymentRequired(HTTPException):
-    """402: the organization's plan does not allow this (werkzeug has no class for 402)."""
+def status_of(error: domain.ServiceError) -> int:
+    if isinstance(error, domain.ProviderFailed) and error.timed_out:
+        return 504
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 400
 
-    code = 402
-    description = "The organization's plan does not allow this."
 
-    def __init__(self, message: str, errors: dict | None = None):
-        super().__init__(message)
-        self.data = {"message": message, "errors": errors or {}}
+def headers_of(error: domain.ServiceError) -> dict:
+    if isinstance(error, domain.RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, domain.NotAuthenticated):
+        return dict(UNAUTHORIZED_HEADERS)
+    return {}
+
+
+def handle_service_error(error: domain.ServiceError):
+    """A service's refusal: JSON under /api; elsewhere the HTTP error of the same status (an HTML page)."""
+    status = status_of(error)
+    if wants_json():
+        return {"code": status, "message": error.message, "errors": as_object(error.errors)}, status, headers_of(error)
+    page = HTTPException(error.message)
+    page.code = status
+    return page.get_response(), status, headers_of(error)
+
+
+def as_object(errors) -> dict:
+    """``errors`` as documented: always an object of field -> messages (a bare list names no field)."""
+    if isinstance(errors, dict):
+        return errors
+    return {"_schema": errors if isinstance(errors, list) else [str(errors)]} if errors else {}
 
 
 def wants_json() -> bool:
@@ -39,8 +85,7 @@ def error_payload(error: HTTPException) -> tuple[dict, dict]:
     if isinstance(errors, dict) and list(errors) in (["json"], ["query"], ["form"], ["files"]) and isinstance(
             next(iter(errors.values())), dict):
         errors = next(iter(errors.values()))
-    if not isinstance(errors, dict):  # the documented shape: always an object of field -> messages
-        errors = {"_schema": errors if isinstance(errors, list) else [str(errors)]}
+    errors = as_object(errors)
     if not data.get("message"):
         if error.code == 422:
             message = "The request was well-formed but some fields are invalid; see `errors`."
@@ -72,9 +117,14 @@ class Api(SmorestApi):
     DEFAULT_ERROR_RESPONSE_NAME = None  # each operation lists its own error statuses (privex.api.error_docs)
 
     def init_app(self, app, *args, spec_kwargs=None, **kwargs):
-        spec_kwargs = {**(spec_kwargs or {}), "extra_plugins": [ErrorResponses(app)]}
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), OperationSecurity(app),
+                                        ErrorResponses(app)]
         super().init_app(app, *args, spec_kwargs=spec_kwargs, **kwargs)
+        for name, scheme in SECURITY_SCHEMES.items():
+            self.spec.components.security_scheme(name, scheme)
         app.before_request(require_known_body_type)
+        app.register_error_handler(domain.ServiceError, handle_service_error)
 
     def handle_http_exception(self, error: HTTPException):
         if not wants_json():

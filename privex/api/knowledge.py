@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import time
 
-import sqlalchemy as sa
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from privex.api.filters import MetadataFilters
-from privex.api.pagination import SelectPage
+from privex.api.pagination import Counted, CountedPage, SelectPage
 from privex.extensions import db
-from privex.models import Chunk, Document, KnowledgeBase
+from privex.models import Document, KnowledgeBase
 from privex.models.knowledge import DOCUMENT_STATUSES
+from privex.services import analytics, components
 from privex.services import knowledge as service
-from privex.services.retrieval import MODES, retrieve
-from privex.tenancy.context import ResourceView, caller
+from privex.services.errors import Invalid, NotFound
+from privex.services.retrieval import MAX_TOP_K, MODES, retrieve
+from privex.tenancy.context import ResourceView, caller, scoped
 
 blp = Blueprint("knowledge_bases", __name__, url_prefix="/knowledge-bases", description="Knowledge bases")
 documents_blp = Blueprint("documents", __name__, url_prefix="/documents", description="Documents")
@@ -91,17 +92,17 @@ class BatchUploadArgs(Schema):
 
 
 class ChunkSchema(Schema):
-    id = fields.UUID()
+    id = fields.String(metadata={"description": "the chunk's id in its vector store"})
     position = fields.Integer()
     text = fields.String()
     token_count = fields.Integer(allow_none=True)
-    metadata = fields.Dict(attribute="metadata_")
+    metadata = fields.Dict()
 
 
 class QuerySchema(Schema):
     query = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     mode = fields.String(load_default=None, validate=validate.OneOf(sorted(MODES)))
-    top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=50))
+    top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_TOP_K))
     threshold = fields.Float(load_default=None, validate=validate.Range(min=0, max=1))
     filters = MetadataFilters()
 
@@ -156,8 +157,8 @@ class DocumentPage(SelectPage):
 def uploaded_files(files) -> list:
     storages = [f for f in files.get("files", []) or []] + ([files["file"]] if files.get("file") else [])
     if not storages:
-        abort(422, message="send the file as multipart/form-data field `file` (or several as `files`)",
-              errors={"file": ["missing"]})
+        raise Invalid("send the file as multipart/form-data field `file` (or several as `files`)",
+                      errors={"file": ["missing"]})
     return storages
 
 
@@ -167,22 +168,14 @@ class KnowledgeBases(ResourceView):
     @blp.paginate(SelectPage)
     def get(self):
         """List the workspace's knowledge bases"""
-        return sa.select(KnowledgeBase).where(KnowledgeBase.workspace_id == self.workspace.id).order_by(
-            KnowledgeBase.created_at)
+        return scoped(KnowledgeBase).order_by(KnowledgeBase.created_at, KnowledgeBase.id)
 
     @blp.arguments(KnowledgeBaseSchema)
     @blp.response(201, KnowledgeBaseSchema)
     @blp.alt_response(409, description="A knowledge base of that name exists in this workspace")
     def post(self, payload):
         """Create a knowledge base (its vector store, embedding model and chunker are plugins, by name)"""
-        if db.session.scalar(sa.select(KnowledgeBase.id).where(KnowledgeBase.workspace_id == self.workspace.id,
-                                                               KnowledgeBase.name == payload["name"])):
-            abort(409, message=f"a knowledge base named {payload['name']!r} already exists in this workspace")
-        payload = service.check_plugins(payload)
-        knowledge_base = KnowledgeBase(workspace_id=self.workspace.id, created_by_id=caller().user_id, **payload)
-        db.session.add(knowledge_base)
-        db.session.commit()
-        return knowledge_base
+        return service.create(self.workspace, caller().user_id, payload)
 
 
 @blp.route("/<uuid:kb_id>")
@@ -199,15 +192,7 @@ class KnowledgeBaseItem(ResourceView):
     @blp.alt_response(409, description="A knowledge base of that name exists in this workspace")
     def patch(self, payload, kb_id):
         """Update a knowledge base (a new chunker applies when documents are reindexed)"""
-        knowledge_base = self.found["kb_id"]
-        if "name" in payload and payload["name"] != knowledge_base.name and db.session.scalar(
-                sa.select(KnowledgeBase.id).where(KnowledgeBase.workspace_id == self.workspace.id,
-                                                  KnowledgeBase.name == payload["name"])):
-            abort(409, message=f"a knowledge base named {payload['name']!r} already exists in this workspace")
-        for key, value in service.check_plugins(payload, current=knowledge_base).items():
-            setattr(knowledge_base, key, value)
-        db.session.commit()
-        return knowledge_base
+        return service.update(self.found["kb_id"], payload)
 
     @blp.response(204)
     def delete(self, kb_id):
@@ -241,14 +226,7 @@ class KnowledgeBaseAnalytics(ResourceView):
     @blp.response(200, AnalyticsSchema)
     def get(self, kb_id):
         """Documents per status, chunks and stored bytes"""
-        knowledge_base = self.found["kb_id"]
-        statuses = dict(db.session.execute(sa.select(Document.status, sa.func.count()).where(
-            Document.knowledge_base_id == knowledge_base.id).group_by(Document.status)).all())
-        return {"documents": {status: statuses.get(status, 0) for status in DOCUMENT_STATUSES},
-                "chunks": db.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
-                    Chunk.knowledge_base_id == knowledge_base.id)),
-                "size_bytes": db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Document.size_bytes), 0))
-                                                .where(Document.knowledge_base_id == knowledge_base.id))}
+        return analytics.knowledge_base_summary(self.found["kb_id"])
 
 
 @blp.route("/<uuid:kb_id>/documents")
@@ -260,7 +238,7 @@ class KnowledgeBaseDocuments(ResourceView):
     @blp.paginate(DocumentPage)
     def get(self, args, kb_id):
         """List a knowledge base's documents (filter by status or name)"""
-        return document_query(self.workspace.id, {**args, "knowledge_base_id": kb_id})
+        return document_query({**args, "knowledge_base_id": kb_id})
 
 
 @blp.route("/<uuid:kb_id>/documents/upload")
@@ -273,11 +251,8 @@ class Upload(ResourceView):
     @blp.alt_response(415, description="A file type no installed parser reads")
     def post(self, files, kb_id):
         """Upload files; each becomes a pending document and is indexed in the background"""
-        knowledge_base = self.found["kb_id"]
-        documents = [service.add_upload(knowledge_base, storage) for storage in uploaded_files(files)]
-        db.session.commit()
-        service.queue_ingestion(documents)
-        return [document_view(document) for document in documents]
+        return [document_view(document) for document in service.add_uploads(self.found["kb_id"],
+                                                                            uploaded_files(files))]
 
 
 @blp.route("/<uuid:kb_id>/documents/<uuid:doc_id>")
@@ -287,10 +262,8 @@ class KnowledgeBaseDocument(ResourceView):
     @blp.response(204)
     def delete(self, kb_id, doc_id):
         """Delete a document with its vectors"""
-        document = self.found["doc_id"]
-        if document.knowledge_base_id != kb_id:
-            abort(404, message="Document not found.")
-        service.delete_documents(self.found["kb_id"], [document])
+        knowledge_base = self.found["kb_id"]
+        service.delete_documents(knowledge_base, [service.document_of(knowledge_base, self.found["doc_id"])])
 
 
 @blp.route("/<uuid:kb_id>/reindex")
@@ -300,22 +273,17 @@ class ReindexKnowledgeBase(ResourceView):
     @blp.response(202, ReindexSchema)
     def post(self, kb_id):
         """Rebuild every document's chunks (after changing the chunker); old chunks serve until each is done"""
-        documents = db.session.scalars(sa.select(Document).where(Document.knowledge_base_id == kb_id)).all()
-        for document in documents:
-            document.status = "pending"
-        db.session.commit()
-        service.queue_ingestion(documents, force=True)
-        return {"queued": len(documents)}
+        return {"queued": service.reindex_knowledge_base(self.found["kb_id"])}
 
 
-def document_query(workspace_id, args: dict):
-    statement = sa.select(Document).where(Document.workspace_id == workspace_id)
+def document_query(args: dict):
+    statement = scoped(Document)
     if args.get("knowledge_base_id"):
         statement = statement.where(Document.knowledge_base_id == args["knowledge_base_id"])
     if args.get("status"):
         statement = statement.where(Document.status == args["status"])
     if args.get("q"):
-        statement = statement.where(Document.name.ilike(f"%{args['q']}%"))
+        statement = statement.where(Document.name.icontains(args["q"], autoescape=True))
     return statement.order_by(Document.created_at.desc(), Document.id)
 
 
@@ -326,7 +294,7 @@ class Documents(ResourceView):
     @documents_blp.paginate(DocumentPage)
     def get(self, args):
         """List documents of the workspace (filter by knowledge base, status or name)"""
-        return document_query(self.workspace.id, args)
+        return document_query(args)
 
 
 @documents_blp.route("/batch-upload")
@@ -337,14 +305,10 @@ class BatchUpload(ResourceView):
     @documents_blp.alt_response(404, description="No such knowledge base in this workspace")
     def post(self, form, files):
         """Upload several files into one knowledge base (`?knowledge_base_id=...`)"""
-        knowledge_base = db.session.scalar(sa.select(KnowledgeBase).where(
-            KnowledgeBase.workspace_id == self.workspace.id, KnowledgeBase.id == form["knowledge_base_id"]))
+        knowledge_base = db.session.scalar(scoped(KnowledgeBase).where(KnowledgeBase.id == form["knowledge_base_id"]))
         if knowledge_base is None:
-            abort(404, message="KnowledgeBase not found")
-        documents = [service.add_upload(knowledge_base, storage) for storage in uploaded_files(files)]
-        db.session.commit()
-        service.queue_ingestion(documents)
-        return [document_view(document) for document in documents]
+            raise NotFound("KnowledgeBase not found", errors={"knowledge_base_id": ["not in this workspace"]})
+        return [document_view(document) for document in service.add_uploads(knowledge_base, uploaded_files(files))]
 
 
 @documents_blp.route("/<uuid:doc_id>")
@@ -360,11 +324,7 @@ class DocumentItem(ResourceView):
     @documents_blp.response(200, DocumentSchema)
     def patch(self, payload, doc_id):
         """Rename a document or change its labels"""
-        document = self.found["doc_id"]
-        for key, value in payload.items():
-            setattr(document, key, value)
-        db.session.commit()
-        return document_view(document)
+        return document_view(service.update_document(self.found["doc_id"], payload))
 
     @documents_blp.response(204)
     def delete(self, doc_id):
@@ -381,9 +341,7 @@ class ReindexDocument(ResourceView):
     def post(self, doc_id):
         """Rebuild a document's chunks; the old ones serve until the new ones are complete"""
         document = self.found["doc_id"]
-        document.status = "pending"
-        db.session.commit()
-        service.queue_ingestion([document], force=True)
+        service.reindex([document])
         return document_view(document)
 
 
@@ -392,10 +350,13 @@ class DocumentChunks(ResourceView):
     resources = {"doc_id": Document}
 
     @documents_blp.response(200, ChunkSchema(many=True))
-    @documents_blp.paginate(SelectPage)
+    @documents_blp.paginate(CountedPage)
     def get(self, doc_id):
-        """A document's chunks in order"""
-        return sa.select(Chunk).where(Chunk.document_id == doc_id).order_by(Chunk.position)
+        """A document's chunks in order, as its knowledge base's vector store holds them"""
+        document = self.found["doc_id"]
+        store = components.vector_store(db.session.get(KnowledgeBase, document.knowledge_base_id))
+        return Counted(count=lambda: store.summary(str(document.id))["chunks"],
+                       window=lambda offset, limit: store.chunks(str(document.id), offset=offset, limit=limit))
 
 
 @documents_blp.route("/<uuid:doc_id>/analytics")
@@ -406,7 +367,4 @@ class DocumentAnalytics(ResourceView):
     def get(self, doc_id):
         """Chunks, their average length and the stored size of a document"""
         document = self.found["doc_id"]
-        count, average = db.session.execute(sa.select(sa.func.count(), sa.func.avg(sa.func.length(Chunk.text)))
-                                            .where(Chunk.document_id == document.id)).one()
-        return {"status": document.status, "chunks": count, "average_chunk_characters": round(average or 0),
-                "size_bytes": document.size_bytes}
+        return analytics.document_summary(db.session.get(KnowledgeBase, document.knowledge_base_id), document)

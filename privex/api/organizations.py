@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from privex.api.pagination import Listing, SelectPage
 from privex.api.serialize import fields_of
-from privex.auth.tokens import now
 from privex.extensions import db
-from privex.models import Invitation, Organization, OrganizationMember, User, Workspace
+from privex.models import Invitation, Organization, OrganizationMember, User
 from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS, WORKSPACE_ROLES
+from privex.services import analytics, invitations, plans
 from privex.services import organizations as service
-from privex.services import plans
 from privex.tenancy.context import TenantView, auth_required, caller, require_user
+from privex.urls import public_url
 
 blp = Blueprint("organizations", __name__, url_prefix="/orgs", description="Organizations, members, billing")
 invitations_blp = Blueprint("invitations", __name__, url_prefix="/invitations", description="Invitations")
@@ -105,7 +104,7 @@ def invitation_view(invitation: Invitation, token: str | None = None) -> dict:
     view = fields_of(invitation, InvitationSchema)
     if token:
         view["token"] = token
-        view["accept_url"] = request.host_url.rstrip("/") + f"/api/v1/invitations/{token}/accept"
+        view["accept_url"] = public_url(f"/api/v1/invitations/{token}/accept")
     return view
 
 
@@ -118,7 +117,8 @@ class Organizations(MethodView):
     def get(self):
         """List your organizations"""
         statement = (sa.select(Organization, OrganizationMember.role).join(OrganizationMember)
-                     .where(OrganizationMember.user_id == require_user().id).order_by(Organization.created_at))
+                     .where(OrganizationMember.user_id == require_user().id)
+                     .order_by(Organization.created_at, Organization.id))
         return Listing(statement, lambda row: fields_of(row.Organization, OrganizationSchema, role=row.role))
 
     @blp.arguments(OrganizationSchema)
@@ -144,17 +144,12 @@ class OrganizationItem(TenantView):
     @blp.response(200, OrganizationSchema)
     def patch(self, payload, org_id):
         """Rename an organization (admins and owners)"""
-        organization = self.organization
-        if "name" in payload:
-            organization.name = payload["name"]
-        db.session.commit()
-        return with_role(organization)
+        return with_role(service.update_organization(self.organization, payload))
 
     @blp.response(204)
     def delete(self, org_id):
         """Delete an organization with every workspace and resource in it (owners only)"""
-        db.session.execute(sa.delete(Organization).where(Organization.id == self.organization.id))
-        db.session.commit()
+        service.delete_organization(self.organization)
 
 
 @blp.route("/<uuid:org_id>/members")
@@ -164,9 +159,8 @@ class Members(TenantView):
     @blp.response(200, MemberSchema(many=True))
     def get(self, org_id):
         """List an organization's members"""
-        organization = self.organization
         members = db.session.scalars(sa.select(OrganizationMember).where(
-            OrganizationMember.organization_id == organization.id).order_by(OrganizationMember.created_at))
+            OrganizationMember.organization_id == self.organization.id).order_by(OrganizationMember.created_at))
         return [member_view(member) for member in members]
 
     @blp.arguments(InviteSchema)
@@ -176,26 +170,12 @@ class Members(TenantView):
     def post(self, payload, org_id):
         """Invite someone: an existing user is added at once, anyone else gets a pending invitation"""
         organization = self.organization
-        if payload["role"] == "owner" and caller().org_role(organization.id) != "owner":
-            abort(403, message="only an owner can invite an owner")
-        workspace = None
-        if payload["workspace_id"]:
-            workspace = db.session.get(Workspace, payload["workspace_id"])
-            if workspace is None or workspace.organization_id != organization.id:
-                abort(422, message="the workspace is not in this organization",
-                      errors={"workspace_id": ["not a workspace of this organization"]})
-        user = service.user_by_email(payload["email"])
-        inviter = require_user()
-        if user is not None:
-            member = service.add_organization_member(organization, user, payload["role"], inviter.id)
-            if workspace is not None:
-                service.add_workspace_member(workspace, user, payload["workspace_role"])
-            db.session.commit()
-            return {"status": "added", "member": member_view(member), "invitation": None}
-        invitation, token = service.invite(organization, payload["email"], payload["role"], inviter.id,
-                                           workspace=workspace, workspace_role=payload["workspace_role"])
-        db.session.commit()
-        return {"status": "invited", "member": None, "invitation": invitation_view(invitation, token)}
+        status, made, token = invitations.invite_or_add(
+            organization, require_user(), caller().org_role(organization.id), payload["email"], payload["role"],
+            workspace_id=payload["workspace_id"], workspace_role=payload["workspace_role"])
+        if status == "added":
+            return {"status": "added", "member": member_view(made), "invitation": None}
+        return {"status": "invited", "member": None, "invitation": invitation_view(made, token)}
 
 
 @blp.route("/<uuid:org_id>/members/<uuid:user_id>")
@@ -211,12 +191,8 @@ class Member(TenantView):
     @blp.alt_response(409, description="The last owner cannot be demoted")
     def patch(self, payload, org_id, user_id):
         """Change a member's role (owners alone grant or take away `owner`)"""
-        organization = self.organization
-        member = service.organization_member(organization.id, user_id)
-        if member is None:
-            abort(404, message="Member not found.")
-        service.change_organization_role(member, payload["role"], caller().org_role(organization.id))
-        db.session.commit()
+        member = service.member_of(self.organization, user_id)
+        service.change_organization_role(member, payload["role"], caller().org_role(self.organization.id))
         return member_view(member)
 
     @blp.response(204)
@@ -224,12 +200,8 @@ class Member(TenantView):
     def delete(self, org_id, user_id):
         """Remove a member, or leave the organization yourself (the last owner cannot)"""
         me = require_user()
-        organization = self.organization
-        member = service.organization_member(organization.id, user_id)
-        if member is None:
-            abort(404, message="Member not found.")
-        service.remove_organization_member(member, caller().org_role(organization.id), me.id)
-        db.session.commit()
+        member = service.member_of(self.organization, user_id)
+        service.remove_organization_member(member, caller().org_role(self.organization.id), me.id)
 
 
 @blp.route("/<uuid:org_id>/invitations")
@@ -239,10 +211,7 @@ class Invitations(TenantView):
     @blp.response(200, InvitationSchema(many=True))
     def get(self, org_id):
         """List pending invitations (not yet accepted, revoked or expired)"""
-        organization = self.organization
-        return db.session.scalars(sa.select(Invitation).where(
-            Invitation.organization_id == organization.id, Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None), Invitation.expires_at > now()).order_by(Invitation.created_at)).all()
+        return db.session.scalars(invitations.pending(self.organization)).all()
 
 
 @blp.route("/<uuid:org_id>/invitations/<uuid:invitation_id>")
@@ -252,14 +221,7 @@ class InvitationItem(TenantView):
     @blp.response(204)
     def delete(self, org_id, invitation_id):
         """Revoke a pending invitation"""
-        organization = self.organization
-        invitation = db.session.get(Invitation, invitation_id)
-        if invitation is None or invitation.organization_id != organization.id or invitation.revoked_at:
-            abort(404, message="Invitation not found.")
-        if invitation.accepted_at is not None:
-            abort(409, message="this invitation was already accepted; remove the member instead")
-        invitation.revoked_at = now()
-        db.session.commit()
+        invitations.revoke(self.organization, invitation_id)
 
 
 @blp.route("/<uuid:org_id>/billing")
@@ -275,15 +237,8 @@ class Billing(TenantView):
     @blp.response(200, BillingSchema)
     def patch(self, payload, org_id):
         """Change the billing email (owners); the plan tier is changed by a platform operator"""
-        organization = self.organization
-        if "subscription_tier" in payload and payload["subscription_tier"] != organization.subscription_tier:
-            if not require_user().is_superuser:
-                abort(403, message="plan changes are made by the platform operator")
-            organization.subscription_tier = payload["subscription_tier"]
-        if "billing_email" in payload:
-            organization.billing_email = payload["billing_email"]
-        db.session.commit()
-        return billing_view(organization)
+        return billing_view(service.update_billing(self.organization, payload,
+                                                   by_operator=require_user().is_superuser))
 
 
 def billing_view(organization: Organization) -> dict:
@@ -313,25 +268,7 @@ class OrganizationUsage(TenantView):
     @blp.response(200, UsageSchema)
     def get(self, args, org_id):
         """Token usage of every bot of the organization over the last `days` days"""
-        from datetime import timedelta
-
-        from privex.models import Chatbot, TokenUsage
-
-        since = now() - timedelta(days=args["days"])
-        scope = (TokenUsage.organization_id == self.organization.id, TokenUsage.created_at >= since)
-        count, prompt, completion, estimated = db.session.execute(sa.select(
-            sa.func.count(), sa.func.coalesce(sa.func.sum(TokenUsage.prompt_tokens), 0),
-            sa.func.coalesce(sa.func.sum(TokenUsage.completion_tokens), 0),
-            sa.func.count().filter(TokenUsage.estimated)).where(*scope)).one()
-        rows = db.session.execute(sa.select(
-            TokenUsage.chatbot_id, Chatbot.name, sa.func.sum(TokenUsage.prompt_tokens),
-            sa.func.sum(TokenUsage.completion_tokens)).outerjoin(Chatbot, Chatbot.id == TokenUsage.chatbot_id)
-            .where(*scope).group_by(TokenUsage.chatbot_id, Chatbot.name)
-            .order_by(sa.func.sum(TokenUsage.prompt_tokens + TokenUsage.completion_tokens).desc())).all()
-        return {"since": since, "messages": count, "prompt_tokens": prompt, "completion_tokens": completion,
-                "total_tokens": prompt + completion, "estimated_share": round(estimated / count, 3) if count else 0.0,
-                "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None, "name": name,
-                                "prompt_tokens": int(p), "completion_tokens": int(c)} for bot_id, name, p, c in rows]}
+        return analytics.organization_usage(self.organization, args["days"])
 
 
 @blp.route("/<uuid:org_id>/transfer")
@@ -344,7 +281,6 @@ class TransferOrganization(TenantView):
         """Make another member the owner; you stay on as admin"""
         organization = self.organization
         service.transfer_organization(organization, require_user().id, payload["user_id"])
-        db.session.commit()
         members = db.session.scalars(sa.select(OrganizationMember).where(
             OrganizationMember.organization_id == organization.id).order_by(OrganizationMember.created_at))
         return [member_view(member) for member in members]
@@ -357,6 +293,5 @@ class AcceptInvitation(MethodView):
     @invitations_blp.response(200, OrganizationSchema)
     def post(self, token):
         """Accept an invitation sent to your email"""
-        invitation = service.accept_invitation(token, require_user())
-        db.session.commit()
+        invitation = invitations.accept_invitation(token, require_user())
         return with_role(db.session.get(Organization, invitation.organization_id))

@@ -49,3 +49,22 @@ class SelectPage(Page):
     def item_count(self) -> int:
         counted = self._statement.order_by(None).subquery()
         return db.session.scalar(sa.select(sa.func.count()).select_from(counted))
+
+
+class Counted:
+    """A list a store keeps (not a ``select()``): ``count()`` and ``window(offset, limit)``. Return it from a
+    ``@blp.paginate(CountedPage)`` view."""
+
+    def __init__(self, count: Callable[[], int], window: Callable[[int, int], list]):
+        self.count, self.window = count, window
+
+
+class CountedPage(Page):
+    @property
+    def items(self):
+        params = self.page_params
+        return self.collection.window(min(params.first_item, MAX_OFFSET), params.page_size)
+
+    @property
+    def item_count(self) -> int:
+        return self.collection.count()

@@ -1,25 +1,27 @@
 """The public chat API a widget or a customer's server calls: a bot's public config, sessions, messages (streamed or
 not), feedback and leads. See docs/public-api.md.
 
-Authorized per bot: an API key of the bot's workspace with the `chat` or `write` scope (any origin), or a browser on
-one of the bot's `allowed_origins` (or this app's own pages). CORS headers are answered per bot.
+Authorized per bot, on every route, the bot's public settings included: an API key of the bot's workspace with the
+`chat` or `write` permission (any origin), or a browser on one of the bot's `allowed_origins` (or this app's own
+pages). CORS headers are answered per bot. The conversation itself is ``privex.services.conversations``.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import orm
 
-from privex.api.chatbots import AnswerSchema, answer
+from privex.api.answers import AnswerSchema, answer
 from privex.extensions import db
-from privex.models import ChatMessage, ChatSession, Chatbot, Lead, MessageFeedback, Organization, Workspace
-from privex.services import chat
-from privex.tenancy.context import _api_key_caller, public
+from privex.models import Chatbot
+from privex.services import conversations, leads
+from privex.services.errors import Forbidden, NotAuthenticated
+from privex.tenancy.context import api_key_caller, public
+from privex.urls import public_origin
 
 blp = Blueprint("public", __name__, url_prefix="/public/bots", description="Public chat API (widget, servers)")
 CHAT_SCOPES = {"chat", "write"}
@@ -73,16 +75,16 @@ class LeadOutSchema(Schema):
 
 
 def own_origin() -> str:
-    return request.host_url.rstrip("/")
+    return public_origin()  # configured: a request's Host header would let any site pass for the app's own
 
 
-def live_bot(public_id: str, *options) -> Chatbot:
-    """The live bot with this public id (``options``: what to load with it), else 404."""
-    chatbot = db.session.scalars(sa.select(Chatbot).where(Chatbot.public_id == public_id).options(*options)
-                                 ).unique().first()
-    if chatbot is None or chatbot.status != "active":
-        abort(404, message="This chatbot does not exist or is not live.")
-    return chatbot
+def calling_origin() -> str | None:
+    """The site of the page calling: its Origin header, or this app's own origin for a same-origin GET (browsers
+    send no Origin header there, only ``Sec-Fetch-Site: same-origin``), as the demo page makes."""
+    origin = request.headers.get("Origin")
+    if not origin and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return own_origin()
+    return origin
 
 
 def allowed_origin(chatbot: Chatbot, origin: str | None) -> bool:
@@ -90,20 +92,27 @@ def allowed_origin(chatbot: Chatbot, origin: str | None) -> bool:
 
 
 def authorize(chatbot: Chatbot) -> str:
-    """The channel of an allowed caller ("api" with a key, "widget" from a browser); 401/403 otherwise."""
+    """The channel of an allowed caller ("api" with a key, "widget" from a browser); NotAuthenticated or Forbidden
+    otherwise."""
     header = request.headers.get("Authorization", "")
     if request.headers.get("X-API-Key") or header.lower().startswith("bearer "):
         key = request.headers.get("X-API-Key") or header.split(" ", 1)[1]
-        who = _api_key_caller(key.strip())
+        who = api_key_caller(key.strip())
         if who.workspace_id != chatbot.workspace_id or not CHAT_SCOPES & set(who.api_key.permissions):
-            abort(403, message="this API key may not chat with this bot (another workspace, or no `chat` scope)")
+            raise Forbidden("this API key may not chat with this bot (another workspace, or no `chat` permission)")
         return "api"
-    origin = request.headers.get("Origin")
+    origin = calling_origin()
     if not origin:
-        abort(401, message="send an API key (`Authorization: Bearer pk_...`), or call from a site the bot allows")
+        raise NotAuthenticated("send an API key (`Authorization: Bearer pk_...`), or call from a site the bot allows")
     if not allowed_origin(chatbot, origin):
-        abort(403, message=f"this site ({origin}) may not use this bot: add it to the bot's allowed origins")
+        raise Forbidden(f"this site ({origin}) may not use this bot: add it to the bot's allowed origins")
     return "widget"
+
+
+def allowed_bot(public_id: str, *options) -> tuple[Chatbot, str]:
+    """The live bot and the channel of a caller it allows (see ``authorize``)."""
+    chatbot = conversations.live_bot(public_id, *options)
+    return chatbot, authorize(chatbot)
 
 
 @blp.after_request
@@ -125,33 +134,15 @@ def cors(response):
     return response
 
 
-def session_of(chatbot: Chatbot, session_id) -> ChatSession:
-    session = db.session.scalar(sa.select(ChatSession).where(ChatSession.id == session_id,
-                                                             ChatSession.chatbot_id == chatbot.id))
-    if session is None:
-        abort(404, message="Session not found: start one with POST .../sessions")
-    return session
-
-
-def check_lead_gate(chatbot: Chatbot, session: ChatSession) -> None:
-    capture = chatbot.config.get("lead_capture") or {}
-    if not capture.get("enabled"):
-        return
-    if db.session.scalar(sa.select(Lead.id).where(Lead.session_id == session.id).limit(1)):
-        return
-    asked = db.session.scalar(sa.select(sa.func.count()).select_from(ChatMessage).where(
-        ChatMessage.session_id == session.id, ChatMessage.role == "user"))
-    if capture.get("when") == "before" or asked >= int(capture.get("after_messages") or 0):
-        abort(428, message="please leave your contact details to continue", errors={"lead": ["required"]})
-
-
 @blp.route("/<string:public_id>")
-@public
+@public(api_key=True)
 class PublicBot(MethodView):
     @blp.response(200, PublicConfigSchema)
+    @blp.alt_response(401, description="neither an API key nor an Origin header")
+    @blp.alt_response(403, description="a site the bot does not allow, or a key of another workspace")
     def get(self, public_id):
         """What a widget needs to show a bot: name, welcome message, lead form and appearance"""
-        chatbot = live_bot(public_id)
+        chatbot, _channel = allowed_bot(public_id)
         config = chatbot.config
         appearance = {**(config.get("appearance") or {})}
         appearance["title"] = appearance.get("title") or chatbot.name
@@ -161,24 +152,21 @@ class PublicBot(MethodView):
 
 
 @blp.route("/<string:public_id>/sessions")
-@public
+@public(api_key=True)
 class PublicSessions(MethodView):
     @blp.arguments(SessionStartSchema)
     @blp.response(201, SessionStartedSchema)
     def post(self, payload, public_id):
         """Start a conversation"""
-        chatbot = live_bot(public_id)
-        channel = authorize(chatbot)
-        session = ChatSession(workspace_id=chatbot.workspace_id, chatbot_id=chatbot.id, channel=channel,
-                              external_user_id=payload.get("external_user_id"),
-                              user_metadata={**payload["metadata"], "origin": request.headers.get("Origin")})
-        db.session.add(session)
-        db.session.commit()
+        chatbot, channel = allowed_bot(public_id)
+        session = conversations.start_session(
+            chatbot, channel=channel, external_user_id=payload.get("external_user_id"),
+            metadata={**payload["metadata"], "origin": request.headers.get("Origin")})
         return {"session_id": str(session.id), "welcome_message": chatbot.config.get("welcome_message")}
 
 
 @blp.route("/<string:public_id>/sessions/<uuid:session_id>/messages")
-@public
+@public(api_key=True)
 class PublicMessages(MethodView):
     @blp.arguments(MessageInSchema)
     @blp.response(200, AnswerSchema)
@@ -188,70 +176,33 @@ class PublicMessages(MethodView):
     @blp.alt_response(429, description="the bot's or organization's rate limit")
     def post(self, payload, public_id, session_id):
         """Ask the bot; `stream: true` answers as server-sent events (delta, citations, done)"""
-        chatbot = live_bot(public_id, orm.joinedload(Chatbot.knowledge_bases))
-        authorize(chatbot)
-        session = session_of(chatbot, session_id)
-        check_lead_gate(chatbot, session)
-        workspace, organization = db.session.execute(sa.select(Workspace, Organization).join(
-            Organization, Organization.id == Workspace.organization_id).where(
-            Workspace.id == chatbot.workspace_id)).one()
-        turn = chat.Turn(workspace=workspace, config=chatbot.config, session=session, chatbot_id=chatbot.id,
-                         knowledge_bases=list(chatbot.knowledge_bases))
-        return answer(turn, payload, organization)
+        chatbot, _channel = allowed_bot(public_id, orm.joinedload(Chatbot.knowledge_bases))
+        session = conversations.session_of(chatbot, session_id)
+        return answer(conversations.saved_bot(chatbot), session, payload)
 
 
 @blp.route("/<string:public_id>/messages/<uuid:message_id>/feedback")
-@public
+@public(api_key=True)
 class PublicFeedback(MethodView):
     @blp.arguments(FeedbackSchema)
     @blp.response(200, FeedbackOutSchema)
     def post(self, payload, public_id, message_id):
         """Thumbs up (1) or down (-1) on an answer; a later vote replaces an earlier one"""
-        chatbot = live_bot(public_id)
-        authorize(chatbot)
-        message = db.session.scalar(sa.select(ChatMessage).join(ChatSession).where(
-            ChatMessage.id == message_id, ChatMessage.role == "assistant", ChatSession.chatbot_id == chatbot.id))
-        if message is None:
-            abort(404, message="Answer not found for this bot.")
-        feedback = message.feedback or MessageFeedback(workspace_id=message.workspace_id, message_id=message.id,
-                                                       rating=payload["rating"])
-        feedback.rating, feedback.comment = payload["rating"], payload.get("comment")
-        db.session.add(feedback)
-        db.session.commit()
-        return {"message_id": str(message.id), "rating": feedback.rating}
+        chatbot, _channel = allowed_bot(public_id)
+        feedback = conversations.rate_answer(chatbot, message_id, payload["rating"], payload.get("comment"))
+        return {"message_id": str(feedback.message_id), "rating": feedback.rating}
 
 
 @blp.route("/<string:public_id>/leads")
-@public
+@public(api_key=True)
 class PublicLeads(MethodView):
     @blp.arguments(LeadInSchema)
     @blp.response(201, LeadOutSchema)
     def post(self, payload, public_id):
         """Leave contact details (the fields the bot asks for)"""
-        chatbot = live_bot(public_id)
-        channel = authorize(chatbot)
-        session = session_of(chatbot, payload["session_id"])
-        capture = chatbot.config.get("lead_capture") or {}
-        values = {**payload["custom_fields"], **{key: payload.get(key) for key in ("email", "name", "phone")
+        chatbot, channel = allowed_bot(public_id)
+        session = conversations.session_of(chatbot, payload["session_id"])
+        values = {**payload["custom_fields"], **{key: payload.get(key) for key in leads.STANDARD_FIELDS
                                                  if payload.get(key)}}
-        errors = {}
-        for field in capture.get("fields") or []:
-            value = values.get(field["name"])
-            if field.get("required") and not (isinstance(value, str) and value.strip()):
-                errors[field["name"]] = ["required"]
-        if values.get("email"):
-            try:
-                values["email"] = validate_email(values["email"], check_deliverability=False).normalized
-            except EmailNotValidError as error:
-                errors["email"] = [str(error)]
-        if capture.get("consent_text") and not payload["consent"]:
-            errors["consent"] = ["please agree to be contacted"]
-        if errors:
-            abort(422, message="some contact details are missing or invalid; see `errors`", errors=errors)
-        lead = Lead(workspace_id=chatbot.workspace_id, chatbot_id=chatbot.id, session_id=session.id,
-                    email=values.pop("email", None), name=values.pop("name", None), phone=values.pop("phone", None),
-                    custom_fields=values, consent=payload["consent"], consent_text=capture.get("consent_text"),
-                    channel=channel)
-        db.session.add(lead)
-        db.session.commit()
+        lead = leads.submit(chatbot, session, values, consent=payload["consent"], channel=channel)
         return {"lead_id": str(lead.id)}

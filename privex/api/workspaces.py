@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-
 import sqlalchemy as sa
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from privex.api.pagination import Listing, SelectPage
 from privex.api.serialize import fields_of
-from privex.auth.tokens import now, sha256
 from privex.extensions import db
-from privex.models import APIKey, User, Workspace, WorkspaceMember
+from privex.models import User, Workspace, WorkspaceMember
 from privex.models.tenancy import WORKSPACE_ROLES
-from privex.services import organizations as service
+from privex.services import api_keys
+from privex.services import workspaces as service
 from privex.tenancy.context import TenantView, caller, require_user
 from privex.tenancy.permissions import API_KEY_SCOPES, effective_workspace_role
 
@@ -113,8 +111,9 @@ class OrganizationWorkspaces(TenantView):
             Workspace.organization_id == organization.id)
         if org_role not in ("owner", "admin"):
             statement = statement.where(own_role.is_not(None))
-        return Listing(statement.order_by(Workspace.created_at), lambda row: fields_of(
-            row.Workspace, WorkspaceSchema, role=effective_workspace_role(org_role, row.own_role)))
+        return Listing(statement.order_by(Workspace.is_default.desc(), Workspace.created_at, Workspace.id),
+                       lambda row: fields_of(row.Workspace, WorkspaceSchema,
+                                             role=effective_workspace_role(org_role, row.own_role)))
 
     @blp.arguments(WorkspaceSchema)
     @blp.response(201, WorkspaceSchema)
@@ -123,8 +122,7 @@ class OrganizationWorkspaces(TenantView):
     def post(self, payload, org_id):
         """Create a workspace (organization admins and owners)"""
         workspace = service.add_workspace(self.organization, require_user(), payload["name"],
-                                          description=payload.get("description"))
-        workspace.settings = payload.get("settings") or {}
+                                          description=payload.get("description"), settings=payload.get("settings"))
         db.session.commit()
         return with_role(workspace)
 
@@ -142,26 +140,12 @@ class WorkspaceItem(TenantView):
     @blp.response(200, WorkspaceSchema)
     def patch(self, payload, ws_id):
         """Rename or describe a workspace, or change its settings (workspace admins)"""
-        workspace = self.workspace
-        if "name" in payload and payload["name"] != workspace.name:
-            if db.session.scalar(sa.select(Workspace.id).where(Workspace.organization_id == workspace.organization_id,
-                                                               Workspace.name == payload["name"])):
-                abort(409, message=f"a workspace named {payload['name']!r} already exists in this organization")
-        for key, value in payload.items():
-            setattr(workspace, key, value)
-        db.session.commit()
-        return with_role(workspace)
+        return with_role(service.update_workspace(self.workspace, payload))
 
     @blp.response(204)
     def delete(self, ws_id):
         """Delete a workspace and every resource in it (not the organization's last workspace)"""
-        workspace = self.workspace
-        remaining = db.session.scalar(sa.select(sa.func.count()).select_from(Workspace).where(
-            Workspace.organization_id == workspace.organization_id))
-        if remaining == 1:
-            abort(409, message="an organization keeps at least one workspace; delete the organization instead")
-        db.session.execute(sa.delete(Workspace).where(Workspace.id == workspace.id))
-        db.session.commit()
+        service.delete_workspace(self.workspace)
 
 
 @blp.route("/workspaces/<uuid:ws_id>/members")
@@ -171,25 +155,16 @@ class WorkspaceMembers(TenantView):
     @blp.response(200, WorkspaceMemberSchema(many=True))
     def get(self, ws_id):
         """List a workspace's members"""
-        workspace = self.workspace
         members = db.session.scalars(sa.select(WorkspaceMember).where(
-            WorkspaceMember.workspace_id == workspace.id).order_by(WorkspaceMember.created_at))
+            WorkspaceMember.workspace_id == self.workspace.id).order_by(WorkspaceMember.created_at))
         return [workspace_member_view(member) for member in members]
 
     @blp.arguments(AddWorkspaceMemberSchema)
     @blp.response(201, WorkspaceMemberSchema)
     def post(self, payload, ws_id):
         """Add a member of the organization to the workspace (invite others to the organization first)"""
-        workspace = self.workspace
-        user = db.session.get(User, payload["user_id"]) if payload["user_id"] else \
-            service.user_by_email(payload["email"])
-        if user is None or service.organization_member(workspace.organization_id, user.id) is None:
-            abort(422, message="add members of the organization only: invite this person to the organization "
-                               "first (POST /orgs/{org_id}/members with workspace_id)",
-                  errors={"user_id" if payload["user_id"] else "email": ["not a member of the organization"]})
-        member = service.add_workspace_member(workspace, user, payload["role"])
-        db.session.commit()
-        return workspace_member_view(member)
+        return workspace_member_view(service.add_member(self.workspace, role=payload["role"],
+                                                        user_id=payload["user_id"], email=payload["email"]))
 
 
 @blp.route("/workspaces/<uuid:ws_id>/members/<uuid:user_id>")
@@ -204,20 +179,12 @@ class WorkspaceMemberItem(TenantView):
     @blp.response(200, WorkspaceMemberSchema)
     def patch(self, payload, ws_id, user_id):
         """Change a member's workspace role"""
-        workspace = self.workspace
-        # No last-admin rule: the organization's owners and admins administer every workspace.
-        member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
-        member.role = payload["role"]
-        db.session.commit()
-        return workspace_member_view(member)
+        return workspace_member_view(service.change_role(self.workspace, user_id, payload["role"]))
 
     @blp.response(204)
     def delete(self, ws_id, user_id):
         """Remove a member from the workspace, or leave it yourself"""
-        workspace = self.workspace
-        member = service.workspace_member(workspace.id, user_id) or abort(404, message="Member not found.")
-        db.session.delete(member)
-        db.session.commit()
+        service.remove_member(self.workspace, user_id)
 
 
 @blp.route("/workspaces/<uuid:ws_id>/transfer")
@@ -228,18 +195,7 @@ class TransferWorkspace(TenantView):
     @blp.response(200, WorkspaceSchema)
     def post(self, payload, ws_id):
         """Hand the workspace to another member of the organization: they become its owner and an admin"""
-        workspace = self.workspace
-        if service.organization_member(workspace.organization_id, payload["user_id"]) is None:
-            abort(422, message="the new owner must be a member of the organization",
-                  errors={"user_id": ["not a member of this organization"]})
-        member = service.workspace_member(workspace.id, payload["user_id"])
-        if member is None:
-            db.session.add(WorkspaceMember(workspace_id=workspace.id, user_id=payload["user_id"], role="admin"))
-        else:
-            member.role = "admin"
-        workspace.owner_id = payload["user_id"]
-        db.session.commit()
-        return with_role(workspace)
+        return with_role(service.transfer(self.workspace, payload["user_id"]))
 
 
 @blp.route("/workspaces/<uuid:ws_id>/api-keys")
@@ -249,24 +205,14 @@ class APIKeys(TenantView):
     @blp.response(200, APIKeySchema(many=True))
     def get(self, ws_id):
         """List the workspace's API keys (their prefixes; secrets are never shown again)"""
-        workspace = self.workspace
-        return db.session.scalars(sa.select(APIKey).where(APIKey.workspace_id == workspace.id)
-                                  .order_by(APIKey.created_at)).all()
+        return db.session.scalars(api_keys.listed(self.workspace)).all()
 
     @blp.arguments(APIKeySchema)
     @blp.response(201, NewAPIKeySchema)
     def post(self, payload, ws_id):
         """Create an API key; the response is the only time its secret is shown"""
-        workspace = self.workspace
-        if payload["expires_at"] is not None and payload["expires_at"] <= now():
-            abort(422, message="expires_at is in the past", errors={"expires_at": ["must be in the future"]})
-        prefix = "pk_" + secrets.token_hex(5)
-        key = f"{prefix}.{secrets.token_urlsafe(32)}"
-        row = APIKey(workspace_id=workspace.id, name=payload["name"], prefix=prefix, key_hash=sha256(key),
-                     permissions=sorted(set(payload["permissions"])), expires_at=payload["expires_at"],
-                     created_by_id=require_user().id)
-        db.session.add(row)
-        db.session.commit()
+        row, key = api_keys.create(self.workspace, require_user(), payload["name"], payload["permissions"],
+                                   payload["expires_at"])
         return fields_of(row, APIKeySchema, key=key)
 
 
@@ -277,10 +223,4 @@ class APIKeyItem(TenantView):
     @blp.response(204)
     def delete(self, ws_id, key_id):
         """Revoke an API key: it stops working at once"""
-        workspace = self.workspace
-        row = db.session.get(APIKey, key_id)
-        if row is None or row.workspace_id != workspace.id:
-            abort(404, message="API key not found.")
-        if row.revoked_at is None:
-            row.revoked_at = now()
-        db.session.commit()
+        api_keys.revoke(self.workspace, key_id)

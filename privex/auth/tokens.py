@@ -12,12 +12,13 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import jwt
 import sqlalchemy as sa
 from flask import current_app, request
 
+from privex.clock import now
 from privex.extensions import db, get_redis
 from privex.models import AuthSession, RefreshToken
 
@@ -35,10 +36,6 @@ class AccessClaims:
     session_id: uuid.UUID
     organization_id: uuid.UUID | None
     workspace_id: uuid.UUID | None
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def sha256(value: str) -> str:

@@ -1,4 +1,5 @@
-"""Accounts: creating users with an email identity, and the password rule every sign-up and change obeys."""
+"""Accounts: users and their email identities, the password rule every sign-up and change obeys, and checking a
+password. Signing up (a user with their personal organization) is ``privex.services.registration``."""
 
 from __future__ import annotations
 
@@ -8,18 +9,20 @@ from typing import Callable
 import sqlalchemy as sa
 
 from privex.auth.passwords import hash_password, needs_rehash, verify_password
+from privex.auth.tokens import revoke_other_sessions
 from privex.extensions import db
 from privex.models import AuthIdentity, User
+from privex.services.errors import Conflict, Invalid, NotAuthenticated
 
 PASSWORD_RULE = "at least 8 characters, with an upper-case letter, a lower-case letter, a digit and a symbol"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class PasswordTooWeak(ValueError):
-    pass
+class PasswordTooWeak(Invalid):
+    """The password breaks PASSWORD_RULE; ``errors`` names the field it was given in."""
 
 
-def check_password_strength(password: str) -> None:
+def check_password_strength(password: str, field: str = "password") -> None:
     missing = [
         label for label, ok in (
             ("8 characters", len(password) >= 8),
@@ -30,7 +33,8 @@ def check_password_strength(password: str) -> None:
         ) if not ok
     ]
     if missing:
-        raise PasswordTooWeak(f"password needs {PASSWORD_RULE}; missing: {', '.join(missing)}")
+        message = f"password needs {PASSWORD_RULE}; missing: {', '.join(missing)}"
+        raise PasswordTooWeak(message, errors={field: [message]})
 
 
 def normalize_email(email: str) -> str:
@@ -74,39 +78,6 @@ def create_superuser(email: str, password: str | None,
     return user, True
 
 
-def sign_up(email: str, password: str, display_name: str | None = None) -> User:
-    """A new user with an email identity, a personal organization and its default workspace."""
-    from privex.services.organizations import create_organization
-
-    email = normalize_email(email)
-    check_password_strength(password)
-    if find_email_identity(email) is not None:
-        raise AccountExists("an account with this email already exists; sign in instead")
-    user = User(username=unique_username(email), display_name=display_name)
-    user.identities.append(AuthIdentity(provider="email", provider_id=email, password_hash=hash_password(password)))
-    db.session.add(user)
-    db.session.flush()
-    create_organization(user, organization_name(display_name or email.split("@")[0]), personal=True)
-    return user
-
-
-def sign_up_with_wallet(provider: str, address: str, credentials: dict) -> User:
-    from privex.services.organizations import create_organization
-
-    user = User(username=unique_username(f"{provider}-{address[-8:]}"))
-    user.identities.append(AuthIdentity(provider=provider, provider_id=address, credentials=credentials))
-    db.session.add(user)
-    db.session.flush()
-    create_organization(user, organization_name(f"{provider.upper()} {address[:6]}…{address[-4:]}"), personal=True)
-    return user
-
-
-def organization_name(owner: str) -> str:
-    """The name of someone's personal organization, within the 120 characters a name may have."""
-    suffix = "'s organization"
-    return owner[:120 - len(suffix)] + suffix
-
-
 def check_email_password(email: str, password: str) -> User | None:
     """The user when the email and password match an active account, else None (same time either way)."""
     try:
@@ -122,5 +93,46 @@ def check_email_password(email: str, password: str) -> User | None:
     return identity.user
 
 
-class AccountExists(ValueError):
-    pass
+class AccountExists(Conflict):
+    """An account with this email exists already."""
+
+
+def change_password(user: User, current: str, new: str, *, keep_session=None) -> int:
+    """Set a new password after checking the current one; every other session of the user is signed out (their
+    tokens and cookies stop working). Returns how many were; commits."""
+    identity = next((i for i in user.identities if i.provider == "email"), None)
+    if identity is None:
+        raise Conflict("this account signs in with a wallet and has no password")
+    if not verify_password(identity.password_hash, current):
+        raise NotAuthenticated("the current password is wrong", errors={"current_password": ["wrong password"]})
+    check_password_strength(new, field="new_password")
+    identity.password_hash = hash_password(new)
+    revoked = revoke_other_sessions(user.id, keep=keep_session, reason="password-changed")
+    db.session.commit()
+    return revoked
+
+
+def update_user(user: User, changes: dict) -> User:
+    """Change a user's username, display name or whether they may sign in; deactivating signs them out everywhere
+    (their tokens stop working; the session loader refuses inactive users). Commits."""
+    errors = {}
+    if "username" in changes and (not isinstance(changes["username"], str)
+                                  or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", changes["username"])):
+        errors["username"] = ["1 to 64 letters, digits, dots, dashes or underscores"]
+    if changes.get("display_name") is not None and (not isinstance(changes["display_name"], str)
+                                                    or len(changes["display_name"]) > 120):
+        errors["display_name"] = ["at most 120 characters"]
+    if "is_active" in changes and not isinstance(changes["is_active"], bool):
+        errors["is_active"] = ["true or false"]
+    if errors:
+        raise Invalid("some account details are invalid; see `errors`", errors=errors)
+    if "username" in changes and changes["username"] != user.username and db.session.scalar(
+            sa.select(User.id).where(User.username == changes["username"])):
+        raise Conflict(f"the username {changes['username']!r} is taken", errors={"username": ["already taken"]})
+    for key in ("username", "display_name", "is_active"):
+        if key in changes:
+            setattr(user, key, changes[key])
+    if changes.get("is_active") is False:
+        revoke_other_sessions(user.id, keep=None, reason="deactivated")
+    db.session.commit()
+    return user

@@ -1,5 +1,6 @@
-"""Chatbots: their configuration (one validated JSON document), drafts in Redis, and the knowledge bases they answer
-from. The chat itself is ``privex.services.chat``.
+"""Chatbots: their configuration (one validated JSON document), creating, changing and deleting them, drafts in
+Redis, and the knowledge bases they answer from. Every front end (the API, the builder, the back office) writes a bot
+through these functions, so a bot that cannot answer is never saved. Answering is ``privex.services.conversations``.
 """
 
 from __future__ import annotations
@@ -8,15 +9,16 @@ import uuid
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.extensions import db, state
-from privex.models import ChatSession, KnowledgeBase, Workspace
+from privex.models import ChatSession, Chatbot, KnowledgeBase, Organization, Workspace
+from privex.models.bots import BOT_STATUSES
 from privex.plugins import NotInstalled
-from privex.services import credentials
-from privex.services.redis_drafts import DraftStore
+from privex.services import credentials, plans
+from privex.services.errors import Invalid, NotFound
+from privex.services.drafting import DraftStore
 
 ORIGIN = r"^https?://[^/\s?#]+$"
 
@@ -86,6 +88,8 @@ class ChatbotConfig(Schema):
 def resolve_config(workspace: Workspace, current: dict | None, changes: dict | None) -> dict:
     """The whole configuration after ``changes`` (nested sections merge one level deep), validated: 422 naming the
     field, an LLM provider that is not installed, settings it refuses, or a credential of another workspace."""
+    if not isinstance(changes or {}, dict):
+        raise Invalid("config must be an object of settings", errors={"config": ["must be an object"]})
     merged = dict(current or {})
     for key, value in (changes or {}).items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "model_params":
@@ -95,37 +99,41 @@ def resolve_config(workspace: Workspace, current: dict | None, changes: dict | N
     try:
         config = ChatbotConfig().load(merged)
     except ValidationError as error:
-        abort(422, message="some chatbot settings are invalid; see `errors`", errors={"config": error.messages})
+        raise Invalid("some chatbot settings are invalid; see `errors`", errors={"config": error.messages}) from error
     if config["max_answer_tokens"] >= config["max_context_tokens"]:
-        abort(422, message="max_answer_tokens must be smaller than max_context_tokens (the answer shares the window)",
-              errors={"config": {"max_answer_tokens": ["must be smaller than max_context_tokens"]}})
+        raise Invalid("max_answer_tokens must be smaller than max_context_tokens (the answer shares the window)",
+                      errors={"config": {"max_answer_tokens": ["must be smaller than max_context_tokens"]}})
     try:
         provider = state().plugins.llm_providers[config["provider"]]
     except NotInstalled as error:
-        abort(422, message=str(error), errors={"config": {"provider": [str(error)]}})
+        raise Invalid(str(error), errors={"config": {"provider": [str(error)]}}) from error
     settings = getattr(provider, "settings", None)
     if settings is not None:
         try:
             settings(config["model_params"])
         except ValueError as error:
-            abort(422, message=str(error), errors={"config": {"model_params": [str(error)]}})
+            raise Invalid(str(error), errors={"config": {"model_params": [str(error)]}}) from error
     if config["credential_id"] is not None:
         if credentials.in_workspace(workspace.id, config["credential_id"]) is None:
-            abort(422, message="credential_id is not a credential of this workspace",
-                  errors={"config": {"credential_id": ["not found in this workspace"]}})
+            raise Invalid("credential_id is not a credential of this workspace",
+                          errors={"config": {"credential_id": ["not found in this workspace"]}})
         config["credential_id"] = str(config["credential_id"])
     return config
 
 
 def knowledge_bases(workspace: Workspace, ids) -> list[KnowledgeBase]:
-    """The workspace's knowledge bases with these ids; 422 naming any that is not one of them."""
-    ids = [uuid.UUID(str(value)) for value in dict.fromkeys(ids or [])]
+    """The workspace's knowledge bases with these ids; Invalid naming any that is not one of them."""
+    try:
+        ids = [value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)) for value in dict.fromkeys(ids or [])]
+    except ValueError as error:
+        raise Invalid("knowledge_base_ids holds something that is not an id",
+                      errors={"knowledge_base_ids": ["not a list of knowledge base ids"]}) from error
     found = db.session.scalars(sa.select(KnowledgeBase).where(KnowledgeBase.workspace_id == workspace.id,
                                                               KnowledgeBase.id.in_(ids))).all() if ids else []
     missing = sorted(str(value) for value in set(ids) - {kb.id for kb in found})
     if missing:
-        abort(422, message="some knowledge bases are not in this workspace",
-              errors={"knowledge_base_ids": missing})
+        raise Invalid("some knowledge bases are not in this workspace",
+                      errors={"knowledge_base_ids": missing})
     by_id = {kb.id: kb for kb in found}
     return [by_id[value] for value in ids]
 
@@ -138,8 +146,8 @@ DRAFTS = DraftStore("privex:bot-draft")
 def get_draft(workspace: Workspace, draft_id) -> dict:
     draft = DRAFTS.read(draft_id)
     if draft is None or draft["workspace_id"] != str(workspace.id):
-        abort(404, message="Chatbot draft not found: it never existed, was finalized or deleted, or expired "
-                           f"({current_app.config.get('DRAFT_HOURS', 24)} hours after its last change).")
+        raise NotFound("Chatbot draft not found: it never existed, was finalized or deleted, or expired "
+                       f"({current_app.config.get('DRAFT_HOURS', 24)} hours after its last change).")
     return draft
 
 
@@ -151,9 +159,104 @@ def delete_draft(draft: dict) -> None:
 
 
 def new_draft(workspace: Workspace, user_id, payload: dict) -> dict:
+    check_details({"name": payload.get("name"), **({"description": payload["description"]}
+                                                   if "description" in payload else {})})
     config = resolve_config(workspace, {}, payload.get("config"))
     kb_ids = [str(kb.id) for kb in knowledge_bases(workspace, payload.get("knowledge_base_ids"))]
     moment = now().isoformat()
     return DRAFTS.save({"id": str(uuid.uuid4()), "workspace_id": str(workspace.id), "created_at": moment,
                        "created_by_id": str(user_id) if user_id else None, "name": payload["name"],
                        "description": payload.get("description"), "config": config, "knowledge_base_ids": kb_ids})
+
+
+# -- saved bots ----------------------------------------------------------------------------------------------------
+
+def check_details(changes: dict) -> None:
+    """Name, description and status as every front end must give them (the API's schemas say the same)."""
+    errors = {}
+    if "name" in changes:
+        name = changes["name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 120:
+            errors["name"] = ["give a name of 1 to 120 characters"]
+    if "description" in changes and changes["description"] is not None and (
+            not isinstance(changes["description"], str) or len(changes["description"]) > 2000):
+        errors["description"] = ["at most 2000 characters"]
+    if "status" in changes and changes["status"] not in BOT_STATUSES:
+        errors["status"] = [f"one of {', '.join(BOT_STATUSES)}"]
+    if errors:
+        raise Invalid("some chatbot details are invalid; see `errors`", errors=errors)
+
+
+def create(workspace: Workspace, user_id, payload: dict) -> Chatbot:
+    """A live chatbot from a name, optional description, settings and knowledge bases; within the plan's limit.
+    Commits."""
+    check_details({"name": payload.get("name"), **{key: payload[key] for key in ("description", "status")
+                                                   if key in payload}})
+    plans.enforce(db.session.get(Organization, workspace.organization_id), "chatbots")
+    chatbot = Chatbot(workspace_id=workspace.id, name=payload["name"], description=payload.get("description"),
+                      status=payload.get("status") or "active", deployed_at=now(),
+                      config=resolve_config(workspace, {}, payload.get("config") or {}), created_by_id=user_id)
+    chatbot.knowledge_bases = knowledge_bases(workspace, payload.get("knowledge_base_ids"))
+    db.session.add(chatbot)
+    db.session.commit()
+    return chatbot
+
+
+def update(workspace: Workspace, chatbot: Chatbot, changes: dict) -> Chatbot:
+    """Change name, description, status, settings (sections merge one level deep) or knowledge bases; nothing is
+    saved unless all of it is valid. Commits."""
+    check_details(changes)
+    config = resolve_config(workspace, chatbot.config, changes["config"]) if "config" in changes else None
+    attached = knowledge_bases(workspace, changes["knowledge_base_ids"]) if "knowledge_base_ids" in changes else None
+    if config is not None:
+        chatbot.config = config
+    if attached is not None:
+        chatbot.knowledge_bases = attached
+    for key in ("name", "description", "status"):
+        if key in changes:
+            setattr(chatbot, key, changes[key])
+    db.session.commit()
+    return chatbot
+
+
+def attach(workspace: Workspace, chatbot: Chatbot, knowledge_base_id) -> Chatbot:
+    [knowledge_base] = knowledge_bases(workspace, [knowledge_base_id])
+    if knowledge_base not in chatbot.knowledge_bases:
+        chatbot.knowledge_bases.append(knowledge_base)
+    db.session.commit()
+    return chatbot
+
+
+def detach(chatbot: Chatbot, knowledge_base: KnowledgeBase) -> None:
+    if knowledge_base not in chatbot.knowledge_bases:
+        raise NotFound("This knowledge base is not attached to the chatbot.")
+    chatbot.knowledge_bases.remove(knowledge_base)
+    db.session.commit()
+
+
+def delete(chatbot: Chatbot) -> None:
+    """Delete a chatbot with its conversations (its leads and token usage stay)."""
+    db.session.delete(chatbot)
+    db.session.commit()
+
+
+def update_draft(workspace: Workspace, draft: dict, changes: dict) -> dict:
+    check_details({key: changes[key] for key in ("name", "description") if key in changes})
+    if "config" in changes:
+        draft["config"] = resolve_config(workspace, draft["config"], changes["config"])
+    if "knowledge_base_ids" in changes:
+        draft["knowledge_base_ids"] = [str(kb.id) for kb in knowledge_bases(workspace, changes["knowledge_base_ids"])]
+    for key in ("name", "description"):
+        if key in changes:
+            draft[key] = changes[key]
+    return DRAFTS.save(draft)
+
+
+def finalize_draft(workspace: Workspace, draft: dict, user_id) -> Chatbot:
+    """Save the draft as a live chatbot (settings checked again: a credential may have gone since); the draft and
+    its test conversations go."""
+    chatbot = create(workspace, user_id, {"name": draft["name"], "description": draft.get("description"),
+                                          "config": draft["config"],
+                                          "knowledge_base_ids": draft["knowledge_base_ids"]})
+    delete_draft(draft)
+    return chatbot

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from typing import Any
 
@@ -25,10 +26,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, has_request_context, request
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.contracts import SourceError
 from privex.extensions import db
-from privex.models import Credential, CredentialAuditLog
+from privex.models import Credential, CredentialAuditLog, Workspace
+from privex.models.credentials import CREDENTIAL_TYPES
+from privex.services.errors import Conflict, Invalid
 
 MAX_SECRET_BYTES = 16 * 1024
 TOKEN_URLS = {"google": "https://oauth2.googleapis.com/token", "google_docs": "https://oauth2.googleapis.com/token"}
@@ -151,3 +154,83 @@ def use(credential: Credential, purpose: str, **detail) -> dict[str, Any]:
     audit(credential, "use", purpose=purpose, **detail)
     return secret
 
+
+def check_secret(secret, field: str = "secret") -> dict[str, Any]:
+    if not isinstance(secret, dict) or not secret:
+        raise Invalid('give at least one secret value, e.g. {"token": "..."}', errors={field: ["an object of values"]})
+    if len(json.dumps(secret)) > MAX_SECRET_BYTES:
+        raise Invalid(f"the secret is larger than {MAX_SECRET_BYTES // 1024} KB",
+                      errors={field: [f"at most {MAX_SECRET_BYTES // 1024} KB"]})
+    return secret
+
+
+def check_details(changes: dict) -> None:
+    errors = {}
+    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
+                              or len(changes["name"]) > 120):
+        errors["name"] = ["give a name of 1 to 120 characters"]
+    if "provider" in changes and not (isinstance(changes["provider"], str)
+                                      and re.fullmatch(r"[a-z0-9_\-]{1,64}", changes["provider"])):
+        errors["provider"] = ["a provider name in lower case, e.g. notion, google_docs, openai"]
+    if "credential_type" in changes and changes["credential_type"] not in CREDENTIAL_TYPES:
+        errors["credential_type"] = [f"one of {', '.join(CREDENTIAL_TYPES)}"]
+    if "metadata_" in changes and (not isinstance(changes["metadata_"], dict) or "hints" in changes["metadata_"]):
+        errors["metadata"] = ["an object of non-secret details (`hints` is written by the server)"]
+    if errors:
+        raise Invalid("some credential details are invalid; see `errors`", errors=errors)
+
+
+def _refuse_taken_name(workspace_id, name: str) -> None:
+    if db.session.scalar(sa.select(Credential.id).where(Credential.workspace_id == workspace_id,
+                                                        Credential.name == name)) is not None:
+        raise Conflict(f"a credential named {name!r} already exists in this workspace",
+                       errors={"name": ["already used by another credential of this workspace"]})
+
+
+def create(workspace: Workspace, user_id, details: dict, secret: dict) -> Credential:
+    """Store a credential, its secret encrypted; audited. Commits."""
+    check_details(details)
+    check_secret(secret)
+    _refuse_taken_name(workspace.id, details["name"])
+    credential = Credential(workspace_id=workspace.id, created_by_id=user_id, **{
+        key: details[key] for key in ("name", "provider", "credential_type", "metadata_", "expires_at")
+        if key in details})
+    set_secret(credential, secret)
+    db.session.add(credential)
+    db.session.flush()
+    audit(credential, "create", user_id)
+    db.session.commit()
+    return credential
+
+
+def update(credential: Credential, user_id, changes: dict, secret: dict | None = None) -> Credential:
+    """Rename it, change its details or replace its whole secret; audited. Commits."""
+    check_details(changes)
+    if secret is not None:
+        check_secret(secret)
+    if "name" in changes and changes["name"] != credential.name:
+        _refuse_taken_name(credential.workspace_id, changes["name"])
+    if "metadata_" in changes:
+        changes = {**changes, "metadata_": {**changes["metadata_"], "hints": credential.metadata_.get("hints", {})}}
+    for key in ("name", "metadata_", "expires_at"):
+        if key in changes:
+            setattr(credential, key, changes[key])
+    if secret is not None:
+        set_secret(credential, secret)
+    audit(credential, "update", user_id, fields=sorted(changes) + (["secret"] if secret is not None else []))
+    db.session.commit()
+    return credential
+
+
+def rotate(credential: Credential, user_id, secret: dict) -> Credential:
+    """Replace the secret with a new one (after rotating it at the provider); audited. Commits."""
+    set_secret(credential, check_secret(secret))
+    audit(credential, "rotate", user_id)
+    db.session.commit()
+    return credential
+
+
+def delete(credential: Credential) -> None:
+    """Sources and bots that used it fail, saying so, until given another. Commits."""
+    db.session.delete(credential)
+    db.session.commit()

@@ -17,25 +17,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import current_app
-from flask_smorest import abort
 from llama_index.core.schema import Document as LlamaDocument
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.contracts import SourceError, UnreadableDocument
 from privex.extensions import db, get_redis, state
 from privex.models import Credential, Document, KnowledgeBase, Workspace
 from privex.plugins import NotInstalled
-from privex.services import credentials, knowledge
+from privex.services import components, credentials, knowledge
+from privex.services.errors import Conflict, Invalid, NotFound, ProviderFailed
 from privex.services.credentials import CredentialUnreadable
 from privex.services.ingestion import connector_config, parser_for, upload_folder
-from privex.services.redis_drafts import DraftStore
+from privex.services.drafting import DraftStore
 
-SETTINGS = ("name", "description", "vector_store", "embedding_model", "chunking_strategy", "chunking_config",
-            "retrieval_config")
-DEFAULTS = {"description": None, "vector_store": "pgvector", "embedding_model": "all-MiniLM-L6-v2",
-            "chunking_strategy": "sentence", "chunking_config": {}, "retrieval_config": {}}
+SETTINGS, DEFAULTS = knowledge.SETTINGS, knowledge.DEFAULTS
 MAX_SOURCES = 200
 PREVIEW_PARTS = 3  # a preview of a connector source reads at most this many pages
 
@@ -65,10 +61,10 @@ def get(workspace: Workspace, draft_id) -> dict:
             workspace_id, knowledge_base_id = (finalized.decode() if isinstance(finalized, bytes) else
                                                finalized).split(":")
             if workspace_id == str(workspace.id):
-                abort(409, message=f"this draft was finalized into the knowledge base {knowledge_base_id}",
-                      errors={"knowledge_base_id": [knowledge_base_id]})
-        abort(404, message="Draft not found: it never existed, was deleted or expired "
-                           f"({current_app.config.get('DRAFT_HOURS', 24)} hours after its last change).")
+                raise Conflict(f"this draft was finalized into the knowledge base {knowledge_base_id}",
+                               errors={"knowledge_base_id": [knowledge_base_id]})
+        raise NotFound("Draft not found: it never existed, was deleted or expired "
+                       f"({current_app.config.get('DRAFT_HOURS', 24)} hours after its last change).")
     return draft
 
 
@@ -127,8 +123,8 @@ def sweep_abandoned_files() -> int:
 
 def _room_for_one(draft: dict) -> None:
     if len(draft["sources"]) >= MAX_SOURCES:
-        abort(422, message=f"a draft holds at most {MAX_SOURCES} sources; finalize it and add more to the "
-                           f"knowledge base")
+        raise Invalid(f"a draft holds at most {MAX_SOURCES} sources; finalize it and add more to the "
+                      f"knowledge base", errors={"sources": [f"at most {MAX_SOURCES}"]})
 
 
 def add_uploads(workspace: Workspace, draft_id, storages) -> list[dict]:
@@ -143,8 +139,8 @@ def add_uploads(workspace: Workspace, draft_id, storages) -> list[dict]:
                             "mime_type": storage.mimetype or None, "added_at": now().isoformat()})
         with changing(workspace, draft_id) as current:
             if len(current["sources"]) + len(sources) > MAX_SOURCES:
-                abort(422, message=f"a draft holds at most {MAX_SOURCES} sources; finalize it and add more to the "
-                                   f"knowledge base")
+                raise Invalid(f"a draft holds at most {MAX_SOURCES} sources; finalize it and add more to the "
+                              f"knowledge base", errors={"sources": [f"at most {MAX_SOURCES}"]})
             current["sources"].extend(sources)
     except BaseException:
         for source in sources:
@@ -158,8 +154,8 @@ def _credential(workspace: Workspace, credential_id) -> Credential | None:
         return None
     credential = credentials.in_workspace(workspace.id, credential_id)
     if credential is None:
-        abort(422, message="credential_id is not a credential of this workspace",
-              errors={"credential_id": ["not found in this workspace"]})
+        raise Invalid("credential_id is not a credential of this workspace",
+                      errors={"credential_id": ["not found in this workspace"]})
     return credential
 
 
@@ -168,11 +164,11 @@ def check_source(workspace: Workspace, connector_name: str, config: dict, creden
     try:
         connector = state().plugins.source_connectors[connector_name]
     except NotInstalled as error:
-        abort(422, message=str(error))
+        raise Invalid(str(error), errors={"connector": [str(error)]}) from error
     if config.get("allow_private") and not current_app.config.get("ALLOW_PRIVATE_SOURCES"):
-        abort(422, message="sources on private or loopback addresses are turned off on this server (the operator "
-                           "can allow them with PRIVEX_ALLOW_PRIVATE_SOURCES=1)",
-              errors={"config": {"allow_private": ["not allowed on this server"]}})
+        raise Invalid("sources on private or loopback addresses are turned off on this server (the operator "
+                      "can allow them with PRIVEX_ALLOW_PRIVATE_SOURCES=1)",
+                      errors={"config": {"allow_private": ["not allowed on this server"]}})
     credential = _credential(workspace, credential_id)
     try:
         secret = credentials.fresh(credential) if credential else None  # an expired OAuth token is refreshed
@@ -180,11 +176,11 @@ def check_source(workspace: Workspace, connector_name: str, config: dict, creden
         pages = connector.fetch(connector_config(config), secret)
         getattr(pages, "close", lambda: None)()
     except CredentialUnreadable as error:
-        abort(422, message=str(error), errors={"credential_id": [str(error)]})
+        raise Invalid(str(error), errors={"credential_id": [str(error)]}) from error
     except SourceError as error:
         if error.transient:  # the token endpoint could not be reached: nothing wrong with what the user gave
-            abort(502, message=str(error))
-        abort(422, message=str(error), errors={"config": [str(error)]})
+            raise ProviderFailed(str(error)) from error
+        raise Invalid(str(error), errors={"config": [str(error)]}) from error
 
 
 def default_name(connector_name: str, config: dict) -> str:
@@ -220,20 +216,21 @@ def remove_source(workspace: Workspace, draft_id, source_id) -> None:
     with changing(workspace, draft_id) as draft:
         kept = [source for source in draft["sources"] if source["id"] != str(source_id)]
         if len(kept) == len(draft["sources"]):
-            abort(404, message="Source not found in this draft.")
+            raise NotFound("Source not found in this draft.")
         draft["sources"] = kept
     shutil.rmtree(draft_folder(draft) / str(source_id), ignore_errors=True)
 
 
 def _source(draft: dict, source_id) -> dict:
     if not draft["sources"]:
-        abort(422, message="the draft has no sources yet: add a file, a web site, Notion pages or Google Docs first")
+        raise Invalid("the draft has no sources yet: add a file, a web site, Notion pages or Google Docs first",
+                      errors={"sources": ["none yet"]})
     if source_id is None:
         return draft["sources"][0]
     for source in draft["sources"]:
         if source["id"] == str(source_id):
             return source
-    abort(404, message="Source not found in this draft.")
+    raise NotFound("Source not found in this draft.")
 
 
 def _parts(workspace: Workspace, draft: dict, source: dict) -> list[LlamaDocument]:
@@ -241,7 +238,8 @@ def _parts(workspace: Workspace, draft: dict, source: dict) -> list[LlamaDocumen
     if source["type"] == "upload":
         path = draft_folder(draft) / source["id"] / source["name"]
         if not path.exists():
-            abort(422, message=f"the file of {source['name']} is missing; remove the source and upload it again")
+            raise Invalid(f"the file of {source['name']} is missing; remove the source and upload it again",
+                          errors={"source_id": ["its file is missing"]})
         with path.open("rb") as stream:
             parts = parser_for(source["name"]).parse(stream, source["name"])
     else:
@@ -265,20 +263,18 @@ def preview(workspace: Workspace, draft_id, args: dict) -> dict:
     config = args["chunking_config"] if args.get("chunking_config") is not None else (
         draft["settings"]["chunking_config"] if strategy == draft["settings"]["chunking_strategy"] else {})
     knowledge.check_plugins({"chunking_strategy": strategy, "chunking_config": config})
-    plugins = state().plugins
-    chunker_config = dict(config)
+    settings = draft["settings"]
     try:
-        if strategy == "semantic":
-            settings = draft["settings"]
-            chunker_config["embed_model"] = plugins.embedding_models[settings["embedding_model"]].create(
-                **((settings.get("retrieval_config") or {}).get("embedding") or {}))
-        chunker = plugins.chunkers[strategy].create(**chunker_config)
+        chunker = components.chunker(strategy, config, lambda: components.embedding_model(
+            settings["embedding_model"], settings.get("retrieval_config")))
         parts = _parts(workspace, draft, source)
         nodes = chunker.get_nodes_from_documents(parts)
     except (UnreadableDocument, CredentialUnreadable, NotInstalled, ValueError) as error:
-        abort(422, message=str(error))
+        raise Invalid(str(error), errors={"source_id": [str(error)]}) from error
     except SourceError as error:
-        abort(502 if error.transient else 422, message=f"could not read the source: {error}")
+        if error.transient:
+            raise ProviderFailed(f"could not read the source: {error}") from error
+        raise Invalid(f"could not read the source: {error}", errors={"source_id": [str(error)]}) from error
     db.session.commit()  # the audit log of a credential used to fetch
     limit = args.get("limit") or 20
     chunks = [{"position": position, "text": node.get_content(), "characters": len(node.get_content()),
@@ -297,15 +293,11 @@ def finalize(workspace: Workspace, draft_id, user_id) -> tuple[KnowledgeBase, li
         draft = get(workspace, draft_id)
         settings = dict(draft["settings"])
         if not settings.get("name"):
-            abort(422, message="give the knowledge base a name before finalizing", errors={"name": ["required"]})
-        if db.session.scalar(sa.select(KnowledgeBase.id).where(KnowledgeBase.workspace_id == workspace.id,
-                                                               KnowledgeBase.name == settings["name"])):
-            abort(409, message=f"a knowledge base named {settings['name']!r} already exists in this workspace; "
-                               f"rename the draft")
-        settings = knowledge.check_plugins(settings)
-        knowledge_base = KnowledgeBase(workspace_id=workspace.id, created_by_id=user_id, **settings)
-        db.session.add(knowledge_base)
-        db.session.flush()
+            raise Invalid("give the knowledge base a name before finalizing", errors={"name": ["required"]})
+        try:
+            knowledge_base = knowledge.create(workspace, user_id, settings, commit=False)
+        except Conflict as error:
+            raise Conflict(f"{error.message}; rename the draft", errors=error.errors) from error
         documents, moves = [], []
         for source in draft["sources"]:
             document = Document(id=uuid.uuid4(), workspace_id=workspace.id, knowledge_base_id=knowledge_base.id,
@@ -314,8 +306,8 @@ def finalize(workspace: Workspace, draft_id, user_id) -> tuple[KnowledgeBase, li
                 path = draft_folder(draft) / source["id"] / source["name"]
                 if not path.exists():
                     db.session.rollback()
-                    abort(422, message=f"the file of {source['name']} is missing; remove the source and upload it "
-                                       f"again")
+                    raise Invalid(f"the file of {source['name']} is missing; remove the source and upload it "
+                                  f"again", errors={"sources": [f"{source['name']}: its file is missing"]})
                 document.mime_type, document.size_bytes = source.get("mime_type"), source["size_bytes"]
                 document.storage_path = str(upload_folder(document) / source["name"])
                 moves.append((path, Path(document.storage_path)))

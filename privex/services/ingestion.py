@@ -21,14 +21,15 @@ from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo
 from llama_index.core.schema import Document as LlamaDocument
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.contracts import ProviderError, SourceError, UnreadableDocument
 from privex.extensions import db, state
-from privex.models import Chunk, Credential, Document, KnowledgeBase
+from privex.models import Credential, Document, KnowledgeBase
 from privex.models.knowledge import FILE_SOURCES
 from privex.plugins import NotInstalled
-from privex.services import credentials
+from privex.services import components, credentials
 from privex.services.credentials import CredentialUnreadable
+from privex.services.errors import NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
@@ -49,9 +50,14 @@ def parser_for(filename: str):
     raise UnreadableDocument(f"files of type {suffix or '(none)'} cannot be read (readable: {', '.join(known)})")
 
 
+def workspace_upload_folder(workspace_id) -> Path:
+    """Where the files of a workspace's documents are kept, one folder per document."""
+    return Path(current_app.instance_path) / "uploads" / str(workspace_id)
+
+
 def upload_folder(document: Document) -> Path:
     """Where a document's file (an upload, or a connector's snapshot) is kept."""
-    return Path(current_app.instance_path) / "uploads" / str(document.workspace_id) / str(document.id)
+    return workspace_upload_folder(document.workspace_id) / str(document.id)
 
 
 def file_hash(path: Path) -> str:
@@ -60,19 +66,6 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def components(knowledge_base: KnowledgeBase):
-    """The chunker, embedding model and vector store a knowledge base is configured with (NotInstalled if not)."""
-    plugins = state().plugins
-    embed_model = plugins.embedding_models[knowledge_base.embedding_model].create(
-        **(knowledge_base.retrieval_config.get("embedding") or {}))
-    chunker_config = dict(knowledge_base.chunking_config or {})
-    if knowledge_base.chunking_strategy == "semantic":
-        chunker_config["embed_model"] = embed_model
-    chunker = plugins.chunkers[knowledge_base.chunking_strategy].create(**chunker_config)
-    store = plugins.vector_stores[knowledge_base.vector_store].create(knowledge_base, knowledge_base.embedding_dim)
-    return chunker, embed_model, store
 
 
 def load(document: Document) -> list[LlamaDocument]:
@@ -136,7 +129,7 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
     """Index one document; returns it with its final status. Raises TransientFailure when a retry may help."""
     document = db.session.get(Document, document_id)
     if document is None:
-        raise LookupError(f"document {document_id} does not exist")
+        raise NotFound(f"document {document_id} does not exist")
     knowledge_base = db.session.get(KnowledgeBase, document.knowledge_base_id)
     was_indexed, previous_digest = document.status == "indexed", document.content_hash
     fetched = document.source_type not in FILE_SOURCES  # fetched by the source connector of that name
@@ -153,8 +146,8 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
             parts, digest = fetch(document)
             if not force and was_indexed and digest == previous_digest:
                 # The source has not changed since it was indexed: its chunks stay as they are.
-                return done(document, digest, db.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
-                    Chunk.document_id == document.id)))
+                return done(document, digest,
+                            components.vector_store(knowledge_base).summary(str(document.id))["chunks"])
         else:
             parts = load(document)
         nodes = chunk(document, knowledge_base, parts)
@@ -162,14 +155,19 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
         vectors = embed(document, knowledge_base, nodes)
     except (UnreadableDocument, NotInstalled, CredentialUnreadable, ValueError) as error:
         return fail(document, str(error))
+    except ServiceError as error:  # a service refused (a chunker setting, a plan limit): the task's failed state
+        return fail(document, error.message)
     except (ProviderError, SourceError) as error:
         if getattr(error, "transient", False):
             document.status, document.error = "pending", f"will retry: {error}"
             db.session.commit()
             raise TransientFailure(str(error)) from error
         return fail(document, str(error))
-    # Swap: old chunks out and new chunks in, in one transaction.
-    _, _, store = components(knowledge_base)
+    # Swap: old chunks out and new chunks in, in one transaction, under the document's row lock: two runs of one
+    # document (a worker taken for dead whose task was delivered again) swap one after the other, never interleaved,
+    # so neither leaves its chunks beside the other's.
+    db.session.execute(sa.select(Document.id).where(Document.id == document.id).with_for_update())
+    store = components.vector_store(knowledge_base)
     store.delete(str(document.id))
     # A batch at a time, each node carrying its embedding as the list LlamaIndex wants only while it is stored.
     for start in range(0, len(nodes), STORE_BATCH):
@@ -192,7 +190,7 @@ def done(document: Document, digest: str | None, chunks: int) -> Document:
 
 def chunk(document: Document, knowledge_base: KnowledgeBase, parts: list[LlamaDocument]) -> list[BaseNode]:
     """The document's chunks, numbered, with the document as their source."""
-    chunker, _, _ = components(knowledge_base)
+    chunker = components.chunker_of(knowledge_base)
     nodes = IngestionPipeline(transformations=[chunker]).run(documents=parts)
     for position, node in enumerate(nodes):
         node.metadata["position"] = position
@@ -208,7 +206,7 @@ def embed(document: Document, knowledge_base: KnowledgeBase, nodes: list[BaseNod
 
     Kept as float32 arrays (what the model computes and pgvector stores) until the nodes are stored: as lists of
     Python floats the 30,000 embeddings of a 50 MB text PDF took about 370 MB, as arrays they take 50 MB."""
-    _, embed_model, _ = components(knowledge_base)
+    embed_model = components.embedding_model(knowledge_base.embedding_model, knowledge_base.retrieval_config)
     vectors = []
     for start in range(0, len(nodes), EMBED_BATCH):
         batch = nodes[start:start + EMBED_BATCH]
@@ -226,12 +224,17 @@ def fail(document: Document, reason: str) -> Document:
     return document
 
 
-def fail_unexpectedly(document_id, error: BaseException) -> None:
-    """Mark a document failed after an error ingestion did not expect, in a fresh transaction."""
+def fail_unexpectedly(document_id, error: BaseException) -> bool:
+    """Mark a document failed after an error ingestion did not expect, in a fresh transaction; False when the
+    document no longer exists (deleted meanwhile, which is what the error was: its row or its chunks' parent vanished
+    under the transaction)."""
     db.session.rollback()
     document = db.session.get(Document, document_id)
-    if document is not None and document.status in ("pending", "processing"):
+    if document is None:
+        return False
+    if document.status in ("pending", "processing"):
         fail(document, f"an internal error stopped indexing ({type(error).__name__}); reindex to try again")
+    return True
 
 
 def requeue_stuck(older_than_seconds: int = 900) -> list:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from privex.api.errors import PaymentRequired
 from privex.extensions import db
 from privex.models import Chatbot, Invitation, OrganizationMember, Workspace
+from privex.services.errors import PlanLimit
 
 UNLIMITED = None
 LIMITS = {
@@ -36,14 +36,14 @@ def usage(organization_id) -> dict[str, int]:
 
 
 def enforce(organization, what: str, adding: int = 1) -> None:
-    """402 when adding ``adding`` more of ``what`` would pass the organization's plan limit."""
+    """PlanLimit when adding ``adding`` more of ``what`` would pass the organization's plan limit."""
     limit = LIMITS[organization.subscription_tier][what]
     if limit is UNLIMITED:
         return
     used = usage(organization.id)
     current = used[what] + (used["pending_invitations"] if what == "members" else 0)
     if current + adding > limit:
-        raise PaymentRequired(
+        raise PlanLimit(
             f"The {organization.subscription_tier} plan allows {limit} {what} per organization and this one has "
             f"{current}; upgrade the plan to add more.",
             errors={"limit": limit, "used": current, "plan": organization.subscription_tier})

@@ -14,11 +14,12 @@ from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQu
 
 from privex.extensions import db
 from privex.models import Document, KnowledgeBase
+from privex.services import components
 from privex.services.filters import parse_filters
-from privex.services.ingestion import components
 
 MODES = {"vector": VectorStoreQueryMode.DEFAULT, "keyword": VectorStoreQueryMode.TEXT_SEARCH,
          "hybrid": VectorStoreQueryMode.HYBRID}
+MAX_TOP_K = 50  # hits one query returns at most (the API's `top_k` cap, and a knowledge base's default's)
 # Metadata that says where in its document a chunk stands, shown with a citation.
 POSITION_KEYS = ("page", "heading", "rows", "json_path", "source_url", "title")
 
@@ -41,7 +42,7 @@ def retrieve(knowledge_base: KnowledgeBase, query: str, *, mode: str = "hybrid",
     if mode not in MODES:
         raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
     metadata_filters = parse_filters(filters)
-    _, embed_model, store = components(knowledge_base)
+    embed_model, store = components.searching(knowledge_base)
     needs_embedding = mode != "keyword" or threshold is not None
     embedding = embed_model.get_query_embedding(query) if needs_embedding else None
     result = store.query(VectorStoreQuery(query_str=query, query_embedding=embedding, similarity_top_k=top_k,

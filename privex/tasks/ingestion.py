@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from celery import shared_task
 
 from privex.services import ingestion
+from privex.services.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="privex.ingest_document", autoretry_for=(ingestion.TransientFailure,), retry_backoff=5,
@@ -15,14 +19,25 @@ def ingest_document(document_id: str, force: bool = False) -> str:
     """Index one document; returns its final status. Idempotent: an unchanged indexed document is left alone.
 
     An unexpected error (a bug, a lost database connection) marks the document failed, saying so, and is re-raised
-    for the log: a document must never stay `processing`."""
+    for the log: a document must never stay `processing`.
+
+    A document deleted before or while it is indexed (its knowledge base deleted with hundreds of documents queued)
+    ends the task quietly: there is nothing left to index and nobody to tell."""
     try:
         return ingestion.ingest_document(uuid.UUID(document_id), force=force).status
     except ingestion.TransientFailure:
         raise
+    except NotFound:
+        return _deleted(document_id)
     except Exception as error:
-        ingestion.fail_unexpectedly(uuid.UUID(document_id), error)
+        if not ingestion.fail_unexpectedly(uuid.UUID(document_id), error):
+            return _deleted(document_id)
         raise
+
+
+def _deleted(document_id: str) -> str:
+    log.info("document deleted before it was indexed: nothing to do", extra={"document_id": document_id})
+    return "deleted"
 
 
 @shared_task(name="privex.requeue_stuck_documents")

@@ -15,14 +15,13 @@ from typing import Callable
 import sqlalchemy as sa
 from flask import request
 from flask.views import MethodView
-from flask_smorest import abort
 
-from privex.auth.tokens import TokenError, decode_access_token, now, sha256
+from privex.auth.tokens import TokenError, decode_access_token, sha256
+from privex.clock import now
 from privex.extensions import db
 from privex.models import APIKey, Organization, OrganizationMember, User, Workspace, WorkspaceMember
+from privex.services.errors import Conflict, Forbidden, NotAuthenticated, NotFound
 from privex.tenancy.permissions import API_KEY_SCOPES, PERMISSIONS, allows
-
-UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="privex"'}
 
 
 @dataclass
@@ -88,32 +87,32 @@ def authenticate() -> Caller:
     if scheme.lower() == "bearer" and credential.startswith("pk_"):
         api_key = credential
     if api_key:
-        return _api_key_caller(api_key.strip())
+        return api_key_caller(api_key.strip())
     if scheme.lower() != "bearer" or not credential.strip():
-        abort(401, message="Sign in first: send `Authorization: Bearer <access token>` or an API key.",
-              headers=UNAUTHORIZED_HEADERS)
+        raise NotAuthenticated("Sign in first: send `Authorization: Bearer <access token>` or an API key.")
     try:
         claims = decode_access_token(credential.strip())
     except TokenError as error:
-        abort(401, message=str(error), headers=UNAUTHORIZED_HEADERS)
+        raise NotAuthenticated(str(error)) from error
     user = db.session.get(User, claims.user_id)
     if user is None or not user.is_active:
-        abort(401, message="this account no longer exists or is disabled", headers=UNAUTHORIZED_HEADERS)
+        raise NotAuthenticated("this account no longer exists or is disabled")
     return Caller(user=user, organization_id=claims.organization_id, workspace_id=claims.workspace_id,
                   session_id=claims.session_id)
 
 
-def _api_key_caller(key: str) -> Caller:
+def api_key_caller(key: str) -> Caller:
+    """The caller an API key stands for; NotAuthenticated when it is unknown, revoked or expired."""
     prefix = key.split(".", 1)[0]
     found = db.session.execute(sa.select(APIKey, Workspace.organization_id).join(
         Workspace, Workspace.id == APIKey.workspace_id).where(APIKey.prefix == prefix)).first()
     row, organization_id = found if found is not None else (None, None)
     if row is None or not hmac.compare_digest(row.key_hash, sha256(key)):
-        abort(401, message="the API key is invalid", headers=UNAUTHORIZED_HEADERS)
+        raise NotAuthenticated("the API key is invalid")
     if row.revoked_at is not None:
-        abort(401, message="the API key has been revoked", headers=UNAUTHORIZED_HEADERS)
+        raise NotAuthenticated("the API key has been revoked")
     if row.expires_at is not None and row.expires_at <= now():
-        abort(401, message="the API key has expired", headers=UNAUTHORIZED_HEADERS)
+        raise NotAuthenticated("the API key has expired")
     workspace_id = row.workspace_id
     if row.last_used_at is None or (now() - row.last_used_at).total_seconds() > 60:
         row.last_used_at = now()  # at most a write a minute per key, and on its own: GET routes commit nothing
@@ -144,18 +143,18 @@ def require(action: str, *, organization_id: uuid.UUID | None = None, workspace:
     assert action in PERMISSIONS, action
     who = caller()
     if not who.sees(organization_id=organization_id, workspace=workspace):
-        abort(404, message="Not found.")
+        raise NotFound("Not found.")
     if not who.may(action, organization_id=organization_id, workspace=workspace):
         if who.api_key is not None:
-            abort(403, message=f"this API key's scopes do not allow `{action}`")
-        abort(403, message=f"your role here does not allow `{action}`")
+            raise Forbidden(f"this API key's permissions do not allow `{action}`")
+        raise Forbidden(f"your role here does not allow `{action}`")
 
 
 def require_user() -> User:
     """For actions only a signed-in person may take (not an API key)."""
     who = caller()
     if who.user is None:
-        abort(403, message="this action needs a signed-in user, not an API key")
+        raise Forbidden("this action needs a signed-in user, not an API key")
     return who.user
 
 
@@ -164,7 +163,7 @@ def current_workspace(action: str = "resources.read") -> Workspace:
     who = caller()
     workspace = db.session.get(Workspace, who.workspace_id) if who.workspace_id else None
     if workspace is None:
-        abort(409, message="no workspace selected: call POST /api/v1/auth/switch-context first")
+        raise Conflict("no workspace selected: call POST /api/v1/auth/switch-context first")
     require(action, workspace=workspace)
     return workspace
 
@@ -180,7 +179,7 @@ def scoped(model):
 def get_scoped_or_404(model, resource_id: uuid.UUID):
     row = db.session.scalar(scoped(model).where(model.id == resource_id))
     if row is None:
-        abort(404, message=f"{model.__name__} not found")
+        raise NotFound(f"{model.__name__} not found")
     return row
 
 
@@ -202,21 +201,29 @@ class TenantView(MethodView):
         if "ws_id" in kwargs:
             self.workspace = db.session.get(Workspace, kwargs["ws_id"])
             if self.workspace is None:
-                abort(404, message="Workspace not found.")
+                raise NotFound("Workspace not found.")
             require(action, workspace=self.workspace)
             self.organization = db.session.get(Organization, self.workspace.organization_id)
         else:
             self.organization = db.session.get(Organization, kwargs["org_id"])
             if self.organization is None:
-                abort(404, message="Organization not found.")
+                raise NotFound("Organization not found.")
             require(action, organization_id=self.organization.id)
         return super().dispatch_request(**kwargs)
 
 
-def public(view_class):
-    """Mark a view as open to anonymous callers (the isolation test skips it; nothing else changes)."""
-    view_class.public = True
-    return view_class
+def public(view_class=None, *, api_key: bool = False):
+    """Mark a view as open to anonymous callers: the isolation test skips it and the OpenAPI document declares that
+    it takes no credentials (``privex.api.security``); nothing else changes.
+
+    ``@public(api_key=True)``: the view also takes an API key, which it checks itself, and is documented so."""
+
+    def mark(cls):
+        cls.public = True
+        cls.public_api_key = api_key
+        return cls
+
+    return mark if view_class is None else mark(view_class)
 
 
 class ResourceView(MethodView):

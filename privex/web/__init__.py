@@ -17,9 +17,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
-from privex.auth.passwords import verify_password
+from privex.clock import now
 from privex.extensions import db, limiter
-from privex.models import AuthIdentity, Chatbot
+from privex.models import Chatbot
+from privex.services import accounts
 
 bp = Blueprint("web", __name__)
 
@@ -47,22 +48,26 @@ def index():
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        identity = db.session.scalar(
-            sa.select(AuthIdentity).where(AuthIdentity.provider == "email",
-                                          AuthIdentity.provider_id == form.email.data.strip().lower())
-        )
-        user = identity.user if identity else None
-        if identity and user.is_active and verify_password(identity.password_hash, form.password.data):
+        user = accounts.check_email_password(form.email.data, form.password.data)
+        if user is not None:
             login_user(user)
+            user.last_login_at = now()  # as the API's sign-in records it
+            db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
         flash("Wrong email or password.", "error")  # one message for both: do not reveal which accounts exist
     status = 401 if request.method == "POST" else 200
     return render_template("login.html", form=form), status
 
 
+class LogoutForm(FlaskForm):
+    """Only the CSRF token: another site cannot sign someone out."""
+
+
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
+        if not LogoutForm().validate_on_submit():
+            abort(400)
         logout_user()
     return redirect(url_for("web.index"))
 

@@ -166,6 +166,24 @@ class PGVectorStore(BasePydanticVectorStore):
         return [_node(chunk.id, chunk.document_id, chunk.text, chunk.metadata_, chunk.position)
                 for chunk in db.session.scalars(statement)]
 
+    # -- what the core asks every store (docs/plugins.md, "privex_vector_stores") -------------------------------
+
+    def summary(self, document_id: str | None = None) -> dict:
+        """How many chunks the knowledge base (or one document) has here, and their characters in all."""
+        conditions = list(self._scope())
+        if document_id is not None:
+            conditions.append(Chunk.document_id == _uuid(document_id))
+        count, characters = db.session.execute(sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(Chunk.text)), 0)).where(*conditions)).one()
+        return {"chunks": int(count), "characters": int(characters)}
+
+    def chunks(self, document_id: str, *, offset: int = 0, limit: int = 100) -> list[dict]:
+        """One document's chunks in order, ``limit`` of them from ``offset``: what was indexed, to read back."""
+        rows = db.session.scalars(sa.select(Chunk).where(*self._scope(), Chunk.document_id == _uuid(document_id))
+                                  .order_by(Chunk.position).offset(offset).limit(limit))
+        return [{"id": str(chunk.id), "position": chunk.position, "text": chunk.text,
+                 "token_count": chunk.token_count, "metadata": dict(chunk.metadata_ or {})} for chunk in rows]
+
     # -- reading ---------------------------------------------------------------------------------------------
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:

@@ -1,8 +1,9 @@
 """Wallet sign-in: the message a wallet signs, and the check of its signature, for EVM, Solana and Cosmos.
 
 Pure functions: the caller keeps the ``Challenge`` (with its single-use nonce) between ``build_challenge`` and
-``verify``. Chain-specific code lives in ``evm``, ``solana`` and ``cosmos``; the shared message layout in
-``_base``.
+``verify``, and ``verify`` checks the signature of that kept message only: a message the client says it signed is
+compared with it first (``message_difference``), and ``parse_message`` reads its fields back. Chain-specific code
+lives in ``evm``, ``solana`` and ``cosmos``; the shared message layout in ``_base``.
 
 Errors: ``WalletVerificationError`` for anything a client sent (provider, address, chain id, signature, key);
 ``ValueError`` from ``build_challenge`` for server-side mistakes (naive time, bad ttl, nonce, domain, uri,
@@ -14,9 +15,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from . import cosmos, evm, solana
-from ._base import Challenge, WalletVerificationError, build_message, expiry, utc_seconds
+from ._base import (Challenge, WalletVerificationError, build_message, expiry, message_difference, parse_message,
+                    utc_seconds)
 
-__all__ = ["Challenge", "WalletVerificationError", "build_challenge", "normalize_address", "verify"]
+__all__ = ["Challenge", "WalletVerificationError", "build_challenge", "message_difference", "normalize_address",
+           "parse_message", "verify"]
 
 _CHAINS = {"evm": evm, "solana": solana, "cosmos": cosmos}
 

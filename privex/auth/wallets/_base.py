@@ -85,6 +85,52 @@ def build_message(
     return "\n".join(lines)
 
 
+# The lines of a message ``build_message`` wrote, each field's value in a named group.
+_MESSAGE = re.compile(
+    r"(?P<domain>\S+) wants you to sign in with your (?P<account>\w+) account:\n"
+    r"(?P<address>\S+)\n"
+    r"\n"
+    r"(?:(?P<statement>[^\n]+)\n)?"
+    r"\n"
+    r"URI: (?P<uri>\S+)\n"
+    r"Version: (?P<version>\S+)\n"
+    r"Chain ID: (?P<chain_id>\S+)\n"
+    r"Nonce: (?P<nonce>\S+)\n"
+    r"Issued At: (?P<issued_at>\S+)\n"
+    r"Expiration Time: (?P<expiration_time>\S+)"
+)
+# Each field as a refusal names it, in the order the message shows them.
+FIELD_NAMES = {"domain": "domain", "account": "account type", "address": "address", "statement": "statement",
+               "uri": "URI", "version": "version", "chain_id": "chain ID", "nonce": "nonce",
+               "issued_at": "issued-at time", "expiration_time": "expiration time"}
+
+
+def parse_message(message: str) -> dict[str, str | None] | None:
+    """The fields of a sign-in message laid out as ``build_message`` writes it; ``None`` for any other text."""
+    match = _MESSAGE.fullmatch(message) if isinstance(message, str) else None
+    return match.groupdict() if match else None
+
+
+def _shown(value: str | None) -> str:
+    return "missing" if value is None else repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def message_difference(issued: str, signed: str) -> str | None:
+    """Why ``signed`` is not the ``issued`` message, naming the first field that differs; ``None`` when identical.
+
+    Only the exact issued text counts (EIP-4361 "Verifying"): a message with the same fields but other bytes (line
+    endings, spaces) is refused too, as one that is not the issued message."""
+    if signed == issued:
+        return None
+    ours, theirs = parse_message(issued), parse_message(signed)
+    if theirs is None:
+        return "the signed message is not a sign-in message of this site; sign the challenge's message as it is"
+    for field, name in FIELD_NAMES.items():
+        if theirs[field] != ours[field]:
+            return f"the signed message's {name} is {_shown(theirs[field])}, not {_shown(ours[field])} as issued"
+    return "the signed message differs from the one issued; sign the challenge's message as it is"
+
+
 def expiry(issued_at: datetime, ttl: timedelta) -> datetime:
     if not isinstance(ttl, timedelta) or ttl <= timedelta(0):
         raise ValueError("ttl must be a positive timedelta")

@@ -19,6 +19,8 @@ class EmbeddingModel:
     """A named embedding model. ``create(**config)`` returns a LlamaIndex ``BaseEmbedding``.
 
     ``dimension`` is the length of its vectors, or None when it depends on the configuration (a remote model).
+    ``local`` says it computes in this process, loading its weights on first use: servers then run it once as they
+    start, so their first question does not wait for the load.
     ``config_schema`` (JSON Schema) lists every setting ``create`` takes with its default; an unknown setting or a
     value of the wrong type raises ValueError naming it. Secrets are marked ``writeOnly``.
     """
@@ -28,6 +30,7 @@ class EmbeddingModel:
     description: str
     embedding_class: type[BaseEmbedding]
     properties: dict[str, dict[str, Any]]
+    local: bool = False
     version: str = VERSION
     config_schema: dict[str, Any] = field(init=False)
 

@@ -153,6 +153,7 @@ MODEL = EmbeddingModel(
     dimension=DIMENSION,
     description="all-MiniLM-L6-v2 on this machine's CPU, offline (the default)",
     embedding_class=MiniLMEmbedding,
+    local=True,
     properties={
         "batch_size": setting("integer", BATCH_SIZE, "Texts per forward pass of the model", minimum=1,
                               maximum=2048),

@@ -1,10 +1,13 @@
-"""One chat turn: retrieve from the bot's knowledge bases, fit the context and history into the model's window by a
-token budget, generate with the bot's LLM provider, and store the question and the answer with its citations,
-latency and token usage.
+"""Conversations: one chat turn for every front end — the public API and the widget, test chats of saved bots and
+drafts, and later the builder's preview, messaging channels and chatflows — plus starting sessions, the lead gate
+and feedback on answers.
 
-``turn()`` returns an iterator of events for the API to stream (``delta``, ``citations``, ``done``) or to gather.
-Everything the user should see as an HTTP error (rate limit, provider down before answering) is raised before the
-first event; a provider failing after it started becomes an ``error`` event.
+``respond(bot, session, text)`` runs a turn: the lead gate, rate limits, retrieval from the bot's knowledge bases,
+fitting context and history into the model's window by a token budget, generation with the bot's LLM provider, and
+storing the question and the answer with its citations, latency and token usage. It returns an iterator of events
+(``delta``, ``citations``, ``done``) to stream or to ``gather``. Everything the user should see as a refusal (lead
+details required, rate limit, provider down before answering) is raised before the first event, as an error of
+``privex.services.errors``; a provider failing after it started becomes an ``error`` event.
 """
 
 from __future__ import annotations
@@ -15,18 +18,19 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask_smorest import abort
 from llama_index.core.utils import get_tokenizer
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.contracts import ProviderError, SourceError
 from privex.extensions import db, get_redis, state
-from privex.models import ChatMessage, ChatSession, Chatbot, KnowledgeBase, TokenUsage, Workspace
+from privex.models import (ChatMessage, ChatSession, Chatbot, KnowledgeBase, MessageFeedback, Organization,
+                           TokenUsage, Workspace)
 from privex.plugins import NotInstalled
-from privex.services import credentials, plans
+from privex.services import chatbots, credentials, leads, plans
+from privex.services.errors import Invalid, NotFound, ProviderFailed, RateLimited
 from privex.services.retrieval import retrieve
 
 log = logging.getLogger(__name__)
@@ -41,20 +45,99 @@ def tokens(text: str) -> int:
     return len(get_tokenizer()(text))
 
 
-@dataclass
-class Turn:
-    """What one turn needs, independent of whether the bot is saved or a draft."""
+@dataclass(frozen=True)
+class Bot:
+    """What answers a conversation, saved chatbot or draft alike: its settings and where it lives."""
 
     workspace: Workspace
+    organization: Organization
     config: dict
-    knowledge_bases: list[KnowledgeBase]
-    session: ChatSession
-    chatbot_id: object = None
-    events: list = field(default_factory=list)
+    knowledge_bases: tuple[KnowledgeBase, ...]
+    chatbot_id: uuid.UUID | None = None
+    draft_id: str | None = None
+
+
+def saved_bot(chatbot: Chatbot, workspace: Workspace | None = None,
+              organization: Organization | None = None) -> Bot:
+    """The bot a saved chatbot is (its workspace and organization read unless given)."""
+    if workspace is None or organization is None:
+        workspace, organization = db.session.execute(sa.select(Workspace, Organization).join(
+            Organization, Organization.id == Workspace.organization_id).where(
+            Workspace.id == chatbot.workspace_id)).one()
+    return Bot(workspace=workspace, organization=organization, config=chatbot.config,
+               knowledge_bases=tuple(chatbot.knowledge_bases), chatbot_id=chatbot.id)
+
+
+def draft_bot(workspace: Workspace, draft: dict) -> Bot:
+    """The bot a chatbot draft is, as it is now."""
+    return Bot(workspace=workspace, organization=db.session.get(Organization, workspace.organization_id),
+               config=draft["config"], knowledge_bases=tuple(chatbots.knowledge_bases(
+                   workspace, draft["knowledge_base_ids"])), draft_id=str(draft["id"]))
+
+
+def live_bot(public_id: str, *options) -> Chatbot:
+    """The live chatbot with this public id (``options``: what to load with it); NotFound for any other."""
+    chatbot = db.session.scalars(sa.select(Chatbot).where(Chatbot.public_id == public_id).options(*options)
+                                 ).unique().first()
+    if chatbot is None or chatbot.status != "active":
+        raise NotFound("This chatbot does not exist or is not live.")
+    return chatbot
+
+
+def start_session(chatbot: Chatbot, *, channel: str, external_user_id: str | None = None,
+                  metadata: dict | None = None) -> ChatSession:
+    """A new conversation with a live bot, from a channel (``widget``, ``api``, a messaging channel). Commits."""
+    session = ChatSession(workspace_id=chatbot.workspace_id, chatbot_id=chatbot.id, channel=channel,
+                          external_user_id=external_user_id, user_metadata=dict(metadata or {}))
+    db.session.add(session)
+    db.session.commit()
+    return session
+
+
+def session_of(chatbot: Chatbot, session_id) -> ChatSession:
+    session = db.session.scalar(sa.select(ChatSession).where(ChatSession.id == session_id,
+                                                             ChatSession.chatbot_id == chatbot.id))
+    if session is None:
+        raise NotFound("Session not found: start one with POST .../sessions")
+    return session
+
+
+def test_session(bot: Bot, session_id=None) -> ChatSession:
+    """The test conversation to continue (``session_id``), or a new one; test conversations stay out of analytics
+    and skip the lead gate."""
+    if session_id:
+        session = db.session.scalar(sa.select(ChatSession).where(
+            ChatSession.workspace_id == bot.workspace.id, ChatSession.id == session_id,
+            ChatSession.is_test.is_(True)))
+        if session is None or session.chatbot_id != bot.chatbot_id or (
+                session.user_metadata.get("draft_id") != bot.draft_id):
+            raise NotFound("Test session not found.", errors={"session_id": ["no test conversation of this bot"]})
+        return session
+    session = ChatSession(workspace_id=bot.workspace.id, chatbot_id=bot.chatbot_id, channel="test", is_test=True,
+                          user_metadata={"draft_id": bot.draft_id} if bot.draft_id else {})
+    db.session.add(session)
+    db.session.flush()
+    return session
+
+
+def rate_answer(chatbot: Chatbot, message_id, rating: int, comment: str | None = None) -> MessageFeedback:
+    """Thumbs up (1) or down (-1) on one of the bot's answers; a later vote replaces an earlier one. Commits."""
+    if rating not in (1, -1):
+        raise Invalid("rate an answer 1 (good) or -1 (bad)", errors={"rating": ["must be 1 or -1"]})
+    message = db.session.scalar(sa.select(ChatMessage).join(ChatSession).where(
+        ChatMessage.id == message_id, ChatMessage.role == "assistant", ChatSession.chatbot_id == chatbot.id))
+    if message is None:
+        raise NotFound("Answer not found for this bot.")
+    feedback = message.feedback or MessageFeedback(workspace_id=message.workspace_id, message_id=message.id,
+                                                   rating=rating)
+    feedback.rating, feedback.comment = rating, comment
+    db.session.add(feedback)
+    db.session.commit()
+    return feedback
 
 
 def rate_limit(key: str, per_minute: int | None) -> None:
-    """429 with Retry-After once ``per_minute`` turns were taken under ``key`` this minute (a fixed window)."""
+    """RateLimited once ``per_minute`` turns were taken under ``key`` this minute (a fixed window)."""
     if not per_minute:
         return
     window = int(time.time() // 60)
@@ -64,15 +147,15 @@ def rate_limit(key: str, per_minute: int | None) -> None:
     pipeline.expire(redis_key, 120)
     count = pipeline.execute()[0]
     if count > per_minute:
-        abort(429, message=f"too many messages: at most {per_minute} a minute here; try again shortly",
-              headers={"Retry-After": str(60 - int(time.time()) % 60)})
+        raise RateLimited(f"too many messages: at most {per_minute} a minute here; try again shortly",
+                          retry_after=60 - int(time.time()) % 60)
 
 
 def provider_for(config: dict):
     try:
         return state().plugins.llm_providers[config["provider"]]
     except NotInstalled as error:
-        abort(422, message=str(error))
+        raise Invalid(str(error), errors={"config": {"provider": [str(error)]}}) from error
 
 
 def provider_params(config: dict, workspace: Workspace) -> dict:
@@ -86,23 +169,25 @@ def provider_params(config: dict, workspace: Workspace) -> dict:
     if config.get("credential_id"):
         credential = credentials.in_workspace(workspace.id, config["credential_id"])
         if credential is None:
-            abort(422, message="the credential this bot's provider uses was deleted; choose another")
+            raise Invalid("the credential this bot's provider uses was deleted; choose another",
+                          errors={"config": {"credential_id": ["deleted"]}})
         try:
             secret = credentials.use(credential, "chat")
         except credentials.CredentialUnreadable as error:
-            abort(422, message=f"this bot's provider cannot be used: {error}")
+            raise Invalid(f"this bot's provider cannot be used: {error}",
+                          errors={"config": {"credential_id": [str(error)]}}) from error
         except SourceError as error:  # its OAuth token endpoint failed
-            abort(502, message=str(error))
+            raise ProviderFailed(str(error)) from error
         params["api_key"] = secret.get("api_key") or secret.get("token") or next(iter(secret.values()), None)
     return params
 
 
-def gather_context(turn: Turn, question: str) -> list[dict]:
+def gather_context(bot: Bot, question: str) -> list[dict]:
     """The best chunks across the bot's knowledge bases, numbered for citation."""
-    retrieval = turn.config.get("retrieval") or {}
+    retrieval = bot.config.get("retrieval") or {}
     top_k = int(retrieval.get("top_k") or 5)
     hits = []
-    for knowledge_base in turn.knowledge_bases:
+    for knowledge_base in bot.knowledge_bases:
         hits.extend(retrieve(knowledge_base, question, mode=retrieval.get("mode") or "hybrid", top_k=top_k,
                              threshold=retrieval.get("threshold")))
     hits.sort(key=lambda hit: hit.score, reverse=True)
@@ -177,21 +262,26 @@ class Answering:
     started: float
 
 
-def turn(turn: Turn, question: str, *, organization) -> Iterator[dict]:
-    """Run one turn; checks, retrieval and storing the user's message happen now, generation as the iterator is
-    read."""
-    config, session = turn.config, turn.session
-    if turn.chatbot_id is not None and not session.is_test:
-        rate_limit(f"bot:{turn.chatbot_id}", config.get("rate_limit_per_minute"))
-    rate_limit(f"org:{organization.id}", plans.LIMITS[organization.subscription_tier]["messages_per_minute"])
+def respond(bot: Bot, session: ChatSession, text: str) -> Iterator[dict]:
+    """One turn of ``session`` with ``bot``: checks, retrieval and storing the question happen now, generation as
+    the returned iterator is read."""
+    question = text.strip() if isinstance(text, str) else ""
+    if not question:
+        raise Invalid("write a message", errors={"message": ["empty"]})
+    config = bot.config
+    if not session.is_test:
+        leads.check_gate(config, session)
+    if bot.chatbot_id is not None and not session.is_test:
+        rate_limit(f"bot:{bot.chatbot_id}", config.get("rate_limit_per_minute"))
+    rate_limit(f"org:{bot.organization.id}", plans.LIMITS[bot.organization.subscription_tier]["messages_per_minute"])
     provider = provider_for(config)
-    params = provider_params(config, turn.workspace)
+    params = provider_params(config, bot.workspace)
     started = time.perf_counter()
-    answering = Answering(workspace_id=session.workspace_id, organization_id=organization.id, session_id=session.id,
-                          chatbot_id=turn.chatbot_id, provider=provider.name,
+    answering = Answering(workspace_id=session.workspace_id, organization_id=bot.organization.id,
+                          session_id=session.id, chatbot_id=bot.chatbot_id, provider=provider.name,
                           citations=bool(config.get("citations", True)), started=started)
     history = recent_history(session.id, config)
-    context = gather_context(turn, question)
+    context = gather_context(bot, question)
     messages, context = fit(config, history, context, question)
     db.session.add(ChatMessage(workspace_id=answering.workspace_id, session_id=answering.session_id, role="user",
                                content=question, created_at=now()))
@@ -199,13 +289,14 @@ def turn(turn: Turn, question: str, *, organization) -> Iterator[dict]:
     db.session.commit()  # ends the transaction: no connection is held while the model answers
     try:
         events = provider.chat(messages, params, context=context)
-        first = next(events)  # a provider that fails before answering is an HTTP error, not a broken stream
+        first = next(events)  # a provider that fails before answering is refused, not a broken stream
     except ValueError as error:
-        abort(422, message=f"the bot's model settings are invalid: {error}")
+        raise Invalid(f"the bot's model settings are invalid: {error}",
+                      errors={"config": {"model_params": [str(error)]}}) from error
     except ProviderError as error:
-        abort(error.status, message=f"the model did not answer: {error}")
-    except StopIteration:  # a provider plugin that breaks the contract: still the provider's fault, not ours
-        abort(502, message=f"the model did not answer: provider {provider.name!r} returned no events")
+        raise ProviderFailed(f"the model did not answer: {error}", timed_out=error.status == 504) from error
+    except StopIteration as error:  # a provider plugin that breaks the contract: still the provider's fault
+        raise ProviderFailed(f"the model did not answer: provider {provider.name!r} returned no events") from error
     return _stream(answering, first, events, context)
 
 
@@ -262,9 +353,5 @@ def gather(events: Iterator[dict]) -> dict:
         elif event["type"] == "done":
             result.update(message_id=event["message_id"], usage=event["usage"], latency_ms=event["latency_ms"])
         elif event["type"] == "error":
-            abort(event["code"], message=event["message"])
+            raise ProviderFailed(event["message"], timed_out=event["code"] == 504)
     return {"answer": "".join(answer), **result}
-
-
-def bot_knowledge_bases(chatbot: Chatbot) -> list[KnowledgeBase]:
-    return list(chatbot.knowledge_bases)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from privex.auth.tokens import now
+from privex.clock import now
 from privex.extensions import get_redis
 
 
