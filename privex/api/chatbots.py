@@ -8,7 +8,7 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from privex.api.answers import AnswerSchema, test_chat
+from privex.api.answers import SSE_EVENT, AnswerSchema, test_chat
 from privex.api.pagination import SelectPage
 from privex.models import ChatSession, Chatbot, KnowledgeBase
 from privex.models.bots import BOT_STATUSES
@@ -166,7 +166,7 @@ class DraftItem(DraftView):
 class DraftTest(DraftView):
     @blp.arguments(ChatTestSchema)
     @blp.response(200, AnswerSchema)
-    @blp.alt_response(200, schema={"type": "string", "description": "server-sent events: delta, citations, done"},
+    @blp.alt_response(200, schema=SSE_EVENT,
                       content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, bot_draft_id):
         """Chat with a draft as it is now (test conversations stay out of analytics)"""
@@ -231,7 +231,7 @@ class ChatbotTest(ResourceView):
 
     @blp.arguments(ChatTestSchema)
     @blp.response(200, AnswerSchema)
-    @blp.alt_response(200, schema={"type": "string", "description": "server-sent events: delta, citations, done"},
+    @blp.alt_response(200, schema=SSE_EVENT,
                       content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, chatbot_id):
         """Chat with a saved bot without counting in its analytics"""
