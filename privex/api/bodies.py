@@ -4,9 +4,10 @@ recursive code reads it.
 - A JSON body is scanned as bytes, without recursion, and refused (400) when nested deeper than ``MAX_DEPTH``, when
   one object or array holds more than ``MAX_ITEMS`` entries, or when it holds more than ``MAX_VALUES`` in all; only
   then is it parsed, and a body that is not JSON (or holds NaN/Infinity, which no database column takes) is a 400.
-- Every string a request carries — JSON keys and values at any depth, query string names and values, form fields,
-  multipart file names — is refused (422, naming the field by its dotted path) when it holds a NUL character or a
-  lone UTF-16 surrogate: PostgreSQL stores neither, so they used to surface as 500s deep inside a service.
+- Every string a request carries — JSON keys and values at any depth, query string names and values, and on the
+  API form fields and multipart file names — is refused (422, naming the field by its dotted path) when it holds a
+  NUL character or a lone UTF-16 surrogate: PostgreSQL stores neither, so they used to surface as 500s deep inside a
+  service. The pages' forms are left to the pages, which show the refusal beside the field.
 - An API route reads one kind of body: a JSON body sent to an upload, or a form to a JSON route, is a 415 saying
   which one the route takes (it used to reach the route's parser as "no body" and answer 422 "missing field").
 - A form over werkzeug's part or field limits answers 413 naming that limit, not the body-size one.
@@ -25,6 +26,8 @@ from flask import Flask, current_app, request
 from flask import Request as FlaskRequest
 from werkzeug.exceptions import (BadRequest, NotFound, RequestEntityTooLarge, UnprocessableEntity,
                                  UnsupportedMediaType)
+
+from privex.api.errors import wants_json
 
 # Ample for any real configuration (a chatflow graph is ~6 deep); the bound that keeps recursive code safe.
 MAX_DEPTH = 32
@@ -70,7 +73,9 @@ def guard_request() -> None:
     if request.is_json and request.content_length != 0:
         errors.update(_unstorable(_bounded_json(request.get_data(cache=True)), ()))
     errors.update(_unstorable_pairs(request.args.lists()))
-    if request.mimetype in FORM_TYPES:
+    # The pages (the back office, sign-in) check their own forms and show each refusal beside its field; a bare
+    # 422 page would lose what was typed. API forms (uploads) have no page to go back to.
+    if request.mimetype in FORM_TYPES and wants_json():
         form, files = _form()
         errors.update(_unstorable_pairs(form.lists()))
         errors.update(_unstorable_filenames(files.lists()))
