@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -12,7 +13,7 @@ from flask import Flask, send_from_directory
 from flask_cors import CORS
 
 from privex import embedded, urls
-from privex.api import register_blueprints
+from privex.api import bodies, register_blueprints
 from privex.api.errors import Api
 from privex.config import Defaults, settings_from_env
 from privex.extensions import PrivexState, db, limiter, login_manager, migrate
@@ -21,6 +22,7 @@ from privex.plugins import load_plugins
 
 PACKAGE = Path(__file__).resolve().parent  # templates/, static/ and migrations/ ship inside it, in the wheel too
 MIGRATIONS = PACKAGE / "migrations"
+RECURSION_LIMIT = 1000  # CPython's default
 
 
 def default_instance_path() -> Path:
@@ -63,6 +65,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
 
     api = Api(app)
     app.extensions["privex_api"] = api
+    bodies.init_app(app)
     api_blueprints = register_blueprints(api)
     _serve_swagger_assets(app)
 
@@ -82,7 +85,21 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     )
     app.extensions["celery"] = app.extensions["privex"].celery
     app.extensions["privex"].plugins.manager.hook.privex_startup(app=app)
+    _restore_the_recursion_limit()
     return app
+
+
+def _restore_the_recursion_limit() -> None:
+    """Put back CPython's recursion limit, which importing eth-account (wallet sign-in) raises for the whole process:
+    its dependency py_ecc calls ``sys.setrecursionlimit(100000)`` at import. With that limit the interpreter's guard
+    never trips before C code recursing on the thread's 8 MB stack overflows it: a JSON body nested 100,000 deep made
+    the json decoder crash the gunicorn worker with SIGSEGV, and every request on its threads with it. With the
+    default, deep recursion anywhere is a RecursionError (a 500 for one request) instead of a dead process; bodies are
+    bounded before anything recursive reads them (``privex.api.bodies``). Called last, after every import."""
+    import privex.auth.wallets.evm  # noqa: F401  (the import that raises it, whatever imported it first)
+
+    if sys.getrecursionlimit() > RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 def _resolve_services(app: Flask) -> None:

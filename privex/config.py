@@ -61,6 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Comma-separated origins allowed to call `/api/*` from a browser (`*` for any). Default: none."),
     Setting("PRIVEX_MAX_UPLOAD_MB", "MAX_UPLOAD_MB", "50", int,
             "Largest request body accepted, in MB; larger ones answer 413."),
+    Setting("PRIVEX_MAX_UPLOAD_FILES", "MAX_UPLOAD_FILES", "100", int,
+            "Most files in one upload request (multipart parts); more answer 413. Send larger batches in several."),
     Setting("PRIVEX_CREDENTIALS_KEYS", "CREDENTIALS_KEYS", "", _list,
             "Comma-separated Fernet keys encrypting stored credentials, newest first (older ones still decrypt). "
             "Unset: derived from the secret key."),

@@ -8,13 +8,14 @@ added later is checked too.
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 from openapi_spec_validator import validate
 
 from tests.helpers import PASSWORD
-from tests.test_isolation import tenants  # noqa: F401 - the fixture with one of everything
+from tests.test_isolation import reads_files, tenants  # noqa: F401 - the fixture with one of everything
 
 SITE = "https://shop.example"
 BEARER, API_KEY, ANONYMOUS = {"bearerAuth": []}, {"apiKey": []}, {}
@@ -109,7 +110,14 @@ def test_every_route_takes_exactly_the_credentials_it_declares(client, spec, ten
     checked, wrong = {"none": 0, "jwt": 0, "api key": 0, "origin": 0}, []
 
     def expect(url, method, headers, body, accepted, what):
-        response = client.open(url, method=method.upper(), headers=headers, json=body if method != "get" else None)
+        rule = client.application.url_map.bind("localhost").match(url, method=method.upper(), return_rule=True)[0]
+        if reads_files(client.application, rule, method.upper()):  # an upload takes a form (JSON there is a 415)
+            response = client.open(url, method=method.upper(), headers=headers, data={"file": (io.BytesIO(b"hi"),
+                                                                                            "hi.txt")},
+                                   content_type="multipart/form-data")
+        else:
+            response = client.open(url, method=method.upper(), headers=headers,
+                                   json=body if method != "get" else None)
         if (response.status_code not in (401, 403)) != accepted or (accepted is False and what == "none" and
                                                                    response.status_code != 401):
             wrong.append((method.upper(), url, what, response.status_code, response.get_json()["message"]))

@@ -204,3 +204,74 @@ def test_an_existing_data_folder_gets_the_settings_once_at_its_next_start(tmp_pa
     assert conf.read_text().startswith("max_connections = 100\n")
     written = (tmp_path / "privex.conf").read_text()
     assert f"shared_buffers = '{embedded.settings()['shared_buffers']}'" in written
+
+
+def post(url: str, body: bytes, timeout: float = 60) -> tuple[int | None, str]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:  # the connection dropped: the worker died under it
+        return None, repr(error)
+
+
+def test_hostile_bodies_cannot_kill_a_web_worker(app, privex_command, subprocess_env, tmp_path):
+    """Bodies nested 100,000 deep (~200 KB) used to crash the gunicorn worker with SIGSEGV (py_ecc had raised the
+    recursion limit, so the json decoder overflowed the thread's stack), taking every request on its threads down.
+    Now each is a 400 and the workers, and a normal request in flight beside them, carry on."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**subprocess_env, "PRIVEX_WEB_WORKERS": "2", "PRIVEX_WEB_THREADS": "4"}
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([*privex_command, "serve", "--port", str(port), "--no-worker", "--no-migrate"],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: fetch_json(f"{base}/api/v1/plugins")[0] == 200, 120, interval=0.5,
+                 what="the web server to answer")
+        workers = {child.pid for child in psutil.Process(server.pid).children()}
+        assert len(workers) == 2, workers
+        deep = b"[" * 100_000 + b"]" * 100_000
+        some = str(uuid.uuid4())
+        hostile = [
+            ("/api/v1/auth/email/login", b'{"email": ' + deep + b', "password": "x"}'),
+            ("/api/v1/auth/email/login", deep),  # a top-level array
+            ("/api/v1/knowledge-bases", b'{"name": "kb", "chunking_config": ' + deep + b"}"),
+            (f"/api/v1/chatbots/{some}", b'{"config": ' + deep + b"}"),
+            (f"/api/v1/workspaces/{some}", b'{"settings": ' + deep + b"}"),
+            ("/api/v1/credentials", b'{"name": "n", "provider": "notion", "secret": ' + deep + b"}"),
+            (f"/api/v1/knowledge-bases/{some}/query", b'{"query": "q", "filters": ' + deep + b"}"),
+            (f"/api/v1/knowledge-bases/{some}/query", b'{"query": "q", "filters": ' + b'{"a": ' * 1000 + b"1"
+             + b"}" * 1000 + b"}"),
+            ("/login", deep),  # a page, not the API
+        ]
+        normal_answers = []
+        hostile_done = threading.Event()
+
+        def normal_traffic():  # a few hundred requests at most, until the hostile ones are answered
+            for _ in range(500):
+                normal_answers.append(fetch_json(f"{base}/api/v1/plugins")[0])
+                if hostile_done.is_set():
+                    return
+
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            beside = pool.submit(normal_traffic)
+            try:
+                answers = list(pool.map(lambda call: (call[0], *post(base + call[0], call[1])), hostile * 3))
+            finally:
+                hostile_done.set()
+            beside.result(timeout=120)
+        for path, status, text in answers:
+            assert status == 400 and "nested deeper than 32" in text, (path, status, text[:300])
+            if path.startswith("/api/"):
+                assert json.loads(text)["code"] == 400
+        assert normal_answers and set(normal_answers) == {200}, normal_answers
+        assert {child.pid for child in psutil.Process(server.pid).children()} == workers  # none died or restarted
+        assert "SIGSEGV" not in (tmp_path / "serve.log").read_text()
+    finally:
+        stop(server, signal.SIGINT, timeout=60)
+        log.close()

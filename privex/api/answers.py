@@ -21,6 +21,13 @@ class AnswerSchema(Schema):
     latency_ms = fields.Integer()
 
 
+# One server-sent event as OpenAPI describes a text/event-stream response's items: its type, and itself as JSON.
+SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["delta", "citations", "done", "error"]},
+    "data": {"type": "string", "description": "the event as JSON: `type` and, by type, `text`; `citations`; "
+                                              "`message_id`, `usage`, `latency_ms`, `session_id`; `code`, `message`"}}}
+
+
 def sse(events) -> Response:
     """Server-sent events: ``event: <type>`` and the event as JSON, flushed one by one."""
 

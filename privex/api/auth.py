@@ -198,6 +198,7 @@ class Refresh(MethodView):
 
     @blp.arguments(RefreshSchema)
     @blp.response(200, TokenSchema)
+    @blp.alt_response(401, description="An unknown, expired or already spent refresh token")
     def post(self, payload):
         """Exchange a refresh token for a new access token and the next refresh token
 
@@ -256,6 +257,7 @@ class SwitchContext(MethodView):
 
     @blp.arguments(SwitchContextSchema)
     @blp.response(200, TokenSchema)
+    @blp.alt_response(404, description="No such organization or workspace of yours")
     def post(self, payload):
         """Switch to another organization and workspace you belong to; returns tokens for the new context"""
         user = require_user()

@@ -8,7 +8,7 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from privex.api.answers import AnswerSchema, test_chat
+from privex.api.answers import SSE_EVENT, AnswerSchema, test_chat
 from privex.api.pagination import SelectPage
 from privex.models import ChatSession, Chatbot, KnowledgeBase
 from privex.models.bots import BOT_STATUSES
@@ -166,6 +166,8 @@ class DraftItem(DraftView):
 class DraftTest(DraftView):
     @blp.arguments(ChatTestSchema)
     @blp.response(200, AnswerSchema)
+    @blp.alt_response(200, schema=SSE_EVENT,
+                      content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, bot_draft_id):
         """Chat with a draft as it is now (test conversations stay out of analytics)"""
         return test_chat(conversations.draft_bot(self.workspace, self.draft), payload)
@@ -174,6 +176,7 @@ class DraftTest(DraftView):
 @blp.route("/drafts/<uuid:bot_draft_id>/finalize")
 class DraftFinalize(DraftView):
     @blp.response(201, ChatbotSchema)
+    @blp.alt_response(402, description="The plan's chatbot limit is reached")
     def post(self, bot_draft_id):
         """Save the draft as a chatbot, live at once (its public id works in the widget and the public API)"""
         return service.finalize_draft(self.workspace, self.draft, caller().user_id)
@@ -195,6 +198,7 @@ class Chatbots(ResourceView):
 
     @blp.arguments(ChatbotCreateSchema)
     @blp.response(201, ChatbotSchema)
+    @blp.alt_response(402, description="The plan's chatbot limit is reached")
     def post(self, payload):
         """Create a chatbot directly, without a draft"""
         return service.create(self.workspace, caller().user_id, payload)
@@ -227,6 +231,8 @@ class ChatbotTest(ResourceView):
 
     @blp.arguments(ChatTestSchema)
     @blp.response(200, AnswerSchema)
+    @blp.alt_response(200, schema=SSE_EVENT,
+                      content_type="text/event-stream", description="with `stream: true`: server-sent events")
     def post(self, payload, chatbot_id):
         """Chat with a saved bot without counting in its analytics"""
         return test_chat(conversations.saved_bot(self.found["chatbot_id"]), payload)

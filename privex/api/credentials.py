@@ -95,6 +95,7 @@ class Credentials(ResourceView):
 
     @blp.arguments(CredentialSchema)
     @blp.response(201, CredentialSchema)
+    @blp.alt_response(409, description="A credential of that name exists in this workspace")
     def post(self, payload):
         """Store a credential, encrypted"""
         secret = payload.pop("secret")
@@ -112,6 +113,7 @@ class CredentialItem(ResourceView):
 
     @blp.arguments(CredentialUpdateSchema)
     @blp.response(200, CredentialSchema)
+    @blp.alt_response(409, description="A credential of that name exists in this workspace")
     def patch(self, payload, cred_id):
         """Rename a credential, change its details or replace its secret"""
         secret = payload.pop("secret", None)

@@ -15,6 +15,7 @@ from flask_smorest import Api as SmorestApi
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
+from privex.api.error_docs import ErrorResponses, ErrorSchema
 from privex.api.security import SECURITY_SCHEMES, OperationSecurity
 from privex.services import errors as domain
 from privex.statuses import STATUS, status_of  # noqa: F401  (the API's statuses, re-exported)
@@ -34,7 +35,7 @@ def handle_service_error(error: domain.ServiceError):
     """A service's refusal: JSON under /api; elsewhere the HTTP error of the same status (an HTML page)."""
     status = status_of(error)
     if wants_json():
-        return {"code": status, "message": error.message, "errors": error.errors}, status, headers_of(error)
+        return {"code": status, "message": error.message, "errors": as_object(error.errors)}, status, headers_of(error)
     page = HTTPException(error.message)
     page.code = status
     return html_error_page(page), status, headers_of(error)
@@ -46,6 +47,13 @@ def html_error_page(error: HTTPException):
     return render(error) if render is not None else error.get_response()
 
 
+def as_object(errors) -> dict:
+    """``errors`` as documented: always an object of field -> messages (a bare list names no field)."""
+    if isinstance(errors, dict):
+        return errors
+    return {"_schema": errors if isinstance(errors, list) else [str(errors)]} if errors else {}
+
+
 def wants_json() -> bool:
     return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
 
@@ -55,8 +63,10 @@ def error_payload(error: HTTPException) -> tuple[dict, dict]:
     message = data.get("message") or error.description or error.name
     errors = data.get("errors") or data.get("messages") or {}
     # webargs nests validation errors by location ({"json": {...}}); one location is the common case.
-    if isinstance(errors, dict) and list(errors) in (["json"], ["query"], ["form"], ["files"]):
+    if isinstance(errors, dict) and list(errors) in (["json"], ["query"], ["form"], ["files"]) and isinstance(
+            next(iter(errors.values())), dict):
         errors = next(iter(errors.values()))
+    errors = as_object(errors)
     if not data.get("message"):
         if error.code == 422:
             message = "The request was well-formed but some fields are invalid; see `errors`."
@@ -84,9 +94,13 @@ def require_known_body_type():
 
 
 class Api(SmorestApi):
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None  # each operation lists its own error statuses (privex.api.error_docs)
+
     def init_app(self, app, *args, spec_kwargs=None, **kwargs):
         spec_kwargs = dict(spec_kwargs or {})
-        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), OperationSecurity(app)]
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), OperationSecurity(app),
+                                        ErrorResponses(app)]
         super().init_app(app, *args, spec_kwargs=spec_kwargs, **kwargs)
         for name, scheme in SECURITY_SCHEMES.items():
             self.spec.components.security_scheme(name, scheme)

@@ -10,6 +10,7 @@ import time
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from privex.api.filters import MetadataFilters
 from privex.api.pagination import Counted, CountedPage, SelectPage
 from privex.extensions import db
 from privex.models import Document, KnowledgeBase
@@ -103,7 +104,7 @@ class QuerySchema(Schema):
     mode = fields.String(load_default=None, validate=validate.OneOf(sorted(MODES)))
     top_k = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_TOP_K))
     threshold = fields.Float(load_default=None, validate=validate.Range(min=0, max=1))
-    filters = fields.Dict(load_default=dict, metadata={"description": "metadata key -> value or list of values"})
+    filters = MetadataFilters()
 
 
 class HitSchema(Schema):
@@ -171,6 +172,7 @@ class KnowledgeBases(ResourceView):
 
     @blp.arguments(KnowledgeBaseSchema)
     @blp.response(201, KnowledgeBaseSchema)
+    @blp.alt_response(409, description="A knowledge base of that name exists in this workspace")
     def post(self, payload):
         """Create a knowledge base (its vector store, embedding model and chunker are plugins, by name)"""
         return service.create(self.workspace, caller().user_id, payload)
@@ -187,6 +189,7 @@ class KnowledgeBaseItem(ResourceView):
 
     @blp.arguments(KnowledgeBaseUpdateSchema)
     @blp.response(200, KnowledgeBaseSchema)
+    @blp.alt_response(409, description="A knowledge base of that name exists in this workspace")
     def patch(self, payload, kb_id):
         """Update a knowledge base (a new chunker applies when documents are reindexed)"""
         return service.update(self.found["kb_id"], payload)
@@ -299,6 +302,7 @@ class BatchUpload(ResourceView):
     @documents_blp.arguments(BatchUploadArgs, location="query")
     @documents_blp.arguments(UploadSchema, location="files")
     @documents_blp.response(202, DocumentSchema(many=True))
+    @documents_blp.alt_response(404, description="No such knowledge base in this workspace")
     def post(self, form, files):
         """Upload several files into one knowledge base (`?knowledge_base_id=...`)"""
         knowledge_base = db.session.scalar(scoped(KnowledgeBase).where(KnowledgeBase.id == form["knowledge_base_id"]))

@@ -167,6 +167,7 @@ class Members(TenantView):
     @blp.arguments(InviteSchema)
     @blp.response(201, InviteResultSchema)
     @blp.alt_response(402, description="The plan's member limit is reached")
+    @blp.alt_response(409, description="Already a member, or already invited")
     def post(self, payload, org_id):
         """Invite someone: an existing user is added at once, anyone else gets a pending invitation"""
         organization = self.organization
@@ -188,6 +189,7 @@ class Member(TenantView):
 
     @blp.arguments(RoleSchema)
     @blp.response(200, MemberSchema)
+    @blp.alt_response(409, description="The last owner cannot be demoted")
     def patch(self, payload, org_id, user_id):
         """Change a member's role (owners alone grant or take away `owner`)"""
         member = service.member_of(self.organization, user_id)
@@ -195,6 +197,7 @@ class Member(TenantView):
         return member_view(member)
 
     @blp.response(204)
+    @blp.alt_response(409, description="The last owner cannot leave")
     def delete(self, org_id, user_id):
         """Remove a member, or leave the organization yourself (the last owner cannot)"""
         me = require_user()

@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import orm
 
-from privex.api.answers import AnswerSchema, answer
+from privex.api.answers import SSE_EVENT, AnswerSchema, answer
 from privex.extensions import db
 from privex.models import Chatbot
 from privex.services import conversations, leads
@@ -170,6 +170,8 @@ class PublicSessions(MethodView):
 class PublicMessages(MethodView):
     @blp.arguments(MessageInSchema)
     @blp.response(200, AnswerSchema)
+    @blp.alt_response(200, schema=SSE_EVENT,
+                      content_type="text/event-stream", description="with `stream: true`: server-sent events")
     @blp.alt_response(428, description="the bot asks for a lead first: submit one, then send again")
     @blp.alt_response(429, description="the bot's or organization's rate limit")
     def post(self, payload, public_id, session_id):

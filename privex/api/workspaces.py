@@ -118,6 +118,7 @@ class OrganizationWorkspaces(TenantView):
     @blp.arguments(WorkspaceSchema)
     @blp.response(201, WorkspaceSchema)
     @blp.alt_response(402, description="The plan's workspace limit is reached")
+    @blp.alt_response(409, description="A workspace of that name exists in this organization")
     def post(self, payload, org_id):
         """Create a workspace (organization admins and owners)"""
         workspace = service.add_workspace(self.organization, require_user(), payload["name"],

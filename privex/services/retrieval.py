@@ -10,12 +10,12 @@ import uuid
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from llama_index.core.vector_stores.types import (MetadataFilter, MetadataFilters, VectorStoreQuery,
-                                                  VectorStoreQueryMode)
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
 
 from privex.extensions import db
 from privex.models import Document, KnowledgeBase
 from privex.services import components
+from privex.services.filters import parse_filters
 
 MODES = {"vector": VectorStoreQueryMode.DEFAULT, "keyword": VectorStoreQueryMode.TEXT_SEARCH,
          "hybrid": VectorStoreQueryMode.HYBRID}
@@ -37,15 +37,16 @@ class Hit:
 
 def retrieve(knowledge_base: KnowledgeBase, query: str, *, mode: str = "hybrid", top_k: int = 5,
              filters: dict | None = None, threshold: float | None = None) -> list[Hit]:
-    """Search ``knowledge_base``. ``filters`` maps metadata keys to a value (or a list of values, any of which
-    matches); ``threshold`` (0-1) drops chunks less similar to the query than that."""
+    """Search ``knowledge_base``. ``filters`` maps metadata keys to conditions (``privex.services.filters``, which
+    raises ``Invalid`` for anything else); ``threshold`` (0-1) drops chunks less similar to the query than that."""
     if mode not in MODES:
         raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
+    metadata_filters = parse_filters(filters)
     embed_model, store = components.searching(knowledge_base)
     needs_embedding = mode != "keyword" or threshold is not None
     embedding = embed_model.get_query_embedding(query) if needs_embedding else None
     result = store.query(VectorStoreQuery(query_str=query, query_embedding=embedding, similarity_top_k=top_k,
-                                          mode=MODES[mode], filters=_metadata_filters(filters)),
+                                          mode=MODES[mode], filters=metadata_filters),
                          score_threshold=threshold)
     names = _document_names({node.metadata.get("document_id") for node in result.nodes})
     hits = []
@@ -59,18 +60,6 @@ def retrieve(knowledge_base: KnowledgeBase, query: str, *, mode: str = "hybrid",
                                   **{key: metadata[key] for key in POSITION_KEYS if key in metadata}},
                         metadata=metadata))
     return hits
-
-
-def _metadata_filters(filters: dict | None) -> MetadataFilters | None:
-    if not filters:
-        return None
-    items = []
-    for key, value in filters.items():
-        if isinstance(value, list):
-            items.append(MetadataFilter(key=key, value=value, operator="in"))
-        else:
-            items.append(MetadataFilter(key=key, value=value))
-    return MetadataFilters(filters=items)
 
 
 def _document_names(ids) -> dict[str, str]:

@@ -16,7 +16,6 @@ Writes go through the Flask-SQLAlchemy session, so they commit or roll back with
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -424,8 +423,10 @@ def _filter(item):
         return {FilterOperator.GT: number > value, FilterOperator.GTE: number >= value,
                 FilterOperator.LT: number < value, FilterOperator.LTE: number <= value}[op]
     if op in (FilterOperator.IN, FilterOperator.NIN):
-        values = [json.dumps(v) for v in (value if isinstance(value, list) else [value])]
-        matched = sa.func.cast(field, sa.Text).in_(values)
+        # Containment, as for EQ: comparing the values' JSON text missed 1 against 1.0 and any non-ASCII string
+        # (json.dumps escapes it, PostgreSQL prints it as is).
+        values = value if isinstance(value, list) else [value]
+        matched = sa.or_(*(Chunk.metadata_.contains({item.key: v}) for v in values))
         return matched if op == FilterOperator.IN else sa.not_(matched)
     if op == FilterOperator.CONTAINS:
         return Chunk.metadata_.contains({item.key: [value]})
