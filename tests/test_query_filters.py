@@ -170,3 +170,23 @@ def test_the_grammar_is_documented_in_the_openapi_description(client):
     described = spec["components"]["schemas"]["Query"]["properties"]["filters"]["description"]
     for operator in ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "document_id"):
         assert operator in described
+
+
+def test_a_documents_own_labels_filter_its_chunks_and_relabelling_applies(owner):
+    """Labels set on a document (PATCH /documents/{id} `metadata`) ride on its chunks; changing them rebuilds the
+    chunks with the new ones, so a filter naming a label finds exactly the documents that carry it now."""
+    kb = owner.post(f"{API}/knowledge-bases", json={"name": "Handbooks"}).get_json()
+    first, second = upload(owner, kb["id"], ("handbook-a.md", HANDBOOK), ("handbook-b.md", HANDBOOK))
+    assert owner.patch(f"{API}/documents/{first['id']}", json={"metadata": {"team": "sales"}}).status_code == 200
+
+    def found(filters):
+        hits = owner.post(f"{API}/knowledge-bases/{kb['id']}/query",
+                          json={"query": "holiday", "top_k": 50, "filters": filters}).get_json()["hits"]
+        return {hit["document_name"] for hit in hits}
+
+    assert found({"team": "sales"}) == {"handbook-a.md"}
+    assert found({"team": {"$ne": "sales"}}) == {"handbook-b.md"}
+    owner.patch(f"{API}/documents/{first['id']}", json={"metadata": {"team": "support"}})
+    owner.patch(f"{API}/documents/{second['id']}", json={"metadata": {"team": "sales"}})
+    assert found({"team": "sales"}) == {"handbook-b.md"} and found({"team": "support"}) == {"handbook-a.md"}
+    assert owner.get(f"{API}/documents/{first['id']}").get_json()["status"] == "indexed"

@@ -34,6 +34,7 @@ from privex.services.errors import NotFound, ServiceError
 log = logging.getLogger(__name__)
 EMBED_BATCH = 64
 STORE_BATCH = 1000  # nodes handed to the vector store at a time
+RESERVED_METADATA = ("position", "document_id", "parent_id", "parent_text")  # set by the core, never by a label
 
 
 class TransientFailure(Exception):
@@ -192,8 +193,16 @@ def chunk(document: Document, knowledge_base: KnowledgeBase, parts: list[LlamaDo
     """The document's chunks, numbered, with the document as their source."""
     chunker = components.chunker_of(knowledge_base)
     nodes = IngestionPipeline(transformations=[chunker]).run(documents=parts)
+    labels = {key: value for key, value in (document.metadata_ or {}).items() if key not in RESERVED_METADATA}
     for position, node in enumerate(nodes):
         node.metadata["position"] = position
+        # The document's own labels ride on each chunk, so query filters can name them; what the parser recorded
+        # (page, heading, title) wins a clash, and labels stay out of the embedded and prompted text.
+        for key, value in labels.items():
+            if key not in node.metadata:
+                node.metadata[key] = value
+                node.excluded_embed_metadata_keys.append(key)
+                node.excluded_llm_metadata_keys.append(key)
         # The chunks' source is the PrivexBot document, whatever ids the parser gave its parts.
         node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=str(document.id))
     document.chunks_total = len(nodes)

@@ -237,7 +237,8 @@ def reindex_knowledge_base(knowledge_base: KnowledgeBase) -> int:
 
 
 def update_document(document: Document, changes: dict) -> Document:
-    """Rename a document or change its labels (``metadata``, filterable in queries). Commits."""
+    """Rename a document or change its labels (``metadata``; every chunk carries them, so query filters can name
+    them: changed labels reindex the document). Commits."""
     errors = {}
     if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
                               or len(changes["name"]) > 512):
@@ -246,10 +247,13 @@ def update_document(document: Document, changes: dict) -> Document:
         errors["metadata"] = ["must be an object"]
     if errors:
         raise Invalid("some document details are invalid; see `errors`", errors=errors)
+    relabelled = "metadata_" in changes and changes["metadata_"] != (document.metadata_ or {})
     for key in ("name", "metadata_"):
         if key in changes:
             setattr(document, key, changes[key])
     db.session.commit()
+    if relabelled and document.status in ("indexed", "failed"):
+        reindex([document])  # its chunks carry its labels, for query filters: they are rebuilt with the new ones
     return document
 
 
