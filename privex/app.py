@@ -75,6 +75,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     from privex.admin import init_admin
 
     init_admin(app)
+    bodies.close_uploads(app)  # after htmx-flask, which sets a request class of its own
 
     from privex.tasks import init_celery
 

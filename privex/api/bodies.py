@@ -23,7 +23,6 @@ import math
 import re
 
 from flask import Flask, current_app, request
-from flask import Request as FlaskRequest
 from werkzeug.exceptions import (BadRequest, NotFound, RequestEntityTooLarge, UnprocessableEntity,
                                  UnsupportedMediaType)
 
@@ -44,9 +43,10 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-class Request(FlaskRequest):
-    """Flask's request, closing every upload's temporary file even when werkzeug stopped parsing the form half-way
-    (a limit hit): the files it had already made were never handed to ``request.files``, so nothing closed them."""
+class ClosingUploads:
+    """A request that closes every upload's temporary file even when werkzeug stopped parsing the form half-way
+    (a limit hit): the files it had already made were never handed to ``request.files``, so nothing closed them.
+    Mixed into whatever request class the app ends up with (htmx-flask sets its own): ``close_uploads``."""
 
     def _get_file_stream(self, *args, **kwargs):
         stream = super()._get_file_stream(*args, **kwargs)
@@ -59,8 +59,15 @@ class Request(FlaskRequest):
             stream.close()
 
 
+def close_uploads(app: Flask) -> None:
+    """Give the app's request class (as the extensions left it) the ``ClosingUploads`` behaviour; call it once
+    everything that sets a request class has run."""
+    if not issubclass(app.request_class, ClosingUploads):
+        app.request_class = type("Request", (ClosingUploads, app.request_class), {})
+
+
 def init_app(app: Flask) -> None:
-    app.request_class = Request
+    close_uploads(app)
     # Uploads are one part per file; the other limits are werkzeug's defaults, named here so 413s can say which.
     app.config["MAX_FORM_PARTS"] = int(app.config["MAX_UPLOAD_FILES"])
     app.config.setdefault("MAX_FORM_MEMORY_SIZE", 500_000)

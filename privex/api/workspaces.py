@@ -138,11 +138,13 @@ class WorkspaceItem(TenantView):
 
     @blp.arguments(WorkspaceUpdateSchema)
     @blp.response(200, WorkspaceSchema)
+    @blp.alt_response(409, description="A workspace of that name exists in this organization")
     def patch(self, payload, ws_id):
         """Rename or describe a workspace, or change its settings (workspace admins)"""
         return with_role(service.update_workspace(self.workspace, payload))
 
     @blp.response(204)
+    @blp.alt_response(409, description="The organization's last workspace")
     def delete(self, ws_id):
         """Delete a workspace and every resource in it (not the organization's last workspace)"""
         service.delete_workspace(self.workspace)
@@ -161,6 +163,7 @@ class WorkspaceMembers(TenantView):
 
     @blp.arguments(AddWorkspaceMemberSchema)
     @blp.response(201, WorkspaceMemberSchema)
+    @blp.alt_response(409, description="Already a member of the workspace")
     def post(self, payload, ws_id):
         """Add a member of the organization to the workspace (invite others to the organization first)"""
         return workspace_member_view(service.add_member(self.workspace, role=payload["role"],
