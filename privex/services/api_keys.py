@@ -13,6 +13,7 @@ from privex.clock import now
 from privex.extensions import db
 from privex.models import APIKey, User, Workspace
 from privex.services.errors import Invalid, NotFound
+from privex.services.fields import check_name
 from privex.tenancy.permissions import API_KEY_SCOPES
 
 
@@ -25,8 +26,7 @@ def create(workspace: Workspace, creator: User, name: str, permissions, expires_
            ) -> tuple[APIKey, str]:
     """A new key and its secret (shown this once, never again). Commits."""
     errors = {}
-    if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        errors["name"] = ["give a name of 1 to 120 characters"]
+    check_name({"name": name}, errors)
     permissions = list(permissions or [])
     unknown = sorted({str(p) for p in permissions} - set(API_KEY_SCOPES))
     if not permissions or unknown:

@@ -18,6 +18,7 @@ from privex.models.bots import BOT_STATUSES
 from privex.plugins import NotInstalled
 from privex.services import credentials, plans
 from privex.services.errors import Invalid, NotFound
+from privex.services.fields import check_name, check_text
 from privex.services.drafting import DraftStore
 
 ORIGIN = r"^https?://[^/\s?#]+$"
@@ -174,13 +175,8 @@ def new_draft(workspace: Workspace, user_id, payload: dict) -> dict:
 def check_details(changes: dict) -> None:
     """Name, description and status as every front end must give them (the API's schemas say the same)."""
     errors = {}
-    if "name" in changes:
-        name = changes["name"]
-        if not isinstance(name, str) or not name.strip() or len(name) > 120:
-            errors["name"] = ["give a name of 1 to 120 characters"]
-    if "description" in changes and changes["description"] is not None and (
-            not isinstance(changes["description"], str) or len(changes["description"]) > 2000):
-        errors["description"] = ["at most 2000 characters"]
+    check_name(changes, errors)
+    check_text(changes, errors, "description")
     if "status" in changes and changes["status"] not in BOT_STATUSES:
         errors["status"] = [f"one of {', '.join(BOT_STATUSES)}"]
     if errors:

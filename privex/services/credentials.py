@@ -32,6 +32,7 @@ from privex.extensions import db
 from privex.models import Credential, CredentialAuditLog, Workspace
 from privex.models.credentials import CREDENTIAL_TYPES
 from privex.services.errors import Conflict, Invalid
+from privex.services.fields import check_name
 
 MAX_SECRET_BYTES = 16 * 1024
 TOKEN_URLS = {"google": "https://oauth2.googleapis.com/token", "google_docs": "https://oauth2.googleapis.com/token"}
@@ -166,9 +167,7 @@ def check_secret(secret, field: str = "secret") -> dict[str, Any]:
 
 def check_details(changes: dict) -> None:
     errors = {}
-    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
-                              or len(changes["name"]) > 120):
-        errors["name"] = ["give a name of 1 to 120 characters"]
+    check_name(changes, errors)
     if "provider" in changes and not (isinstance(changes["provider"], str)
                                       and re.fullmatch(r"[a-z0-9_\-]{1,64}", changes["provider"])):
         errors["provider"] = ["a provider name in lower case, e.g. notion, google_docs, openai"]

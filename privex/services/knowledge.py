@@ -18,6 +18,7 @@ from privex.models import Document, KnowledgeBase, Workspace
 from privex.plugins import NotInstalled
 from privex.services import components
 from privex.services.errors import Conflict, Invalid, NotFound, Unsupported
+from privex.services.fields import check_name, check_text
 from privex.services.ingestion import parser_for, upload_folder, workspace_upload_folder
 
 COPY_BLOCK = 1 << 20
@@ -31,12 +32,8 @@ DEFAULTS = {"description": None, "vector_store": "pgvector", "embedding_model": 
 def check_details(payload: dict) -> None:
     """Name and description as every front end must give them; the settings objects are objects."""
     errors = {}
-    if "name" in payload and (not isinstance(payload["name"], str) or not payload["name"].strip()
-                              or len(payload["name"]) > 120):
-        errors["name"] = ["give a name of 1 to 120 characters"]
-    if payload.get("description") is not None and (not isinstance(payload["description"], str)
-                                                   or len(payload["description"]) > 2000):
-        errors["description"] = ["at most 2000 characters"]
+    check_name(payload, errors)
+    check_text(payload, errors, "description")
     for key in ("chunking_config", "retrieval_config"):
         if key in payload and not isinstance(payload[key] if payload[key] is not None else {}, dict):
             errors[key] = ["must be an object"]
@@ -240,9 +237,7 @@ def update_document(document: Document, changes: dict) -> Document:
     """Rename a document or change its labels (``metadata``; every chunk carries them, so query filters can name
     them: changed labels reindex the document). Commits."""
     errors = {}
-    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
-                              or len(changes["name"]) > 512):
-        errors["name"] = ["give a name of 1 to 512 characters"]
+    check_name(changes, errors, limit=512)
     if "metadata_" in changes and not isinstance(changes["metadata_"], dict):
         errors["metadata"] = ["must be an object"]
     if errors:

@@ -16,6 +16,7 @@ from privex.models.tenancy import ORGANIZATION_ROLES, SUBSCRIPTION_TIERS
 from privex.services import knowledge, plans
 from privex.services.accounts import normalize_email
 from privex.services.errors import Conflict, Forbidden, Invalid, NotFound
+from privex.services.fields import check_name
 from privex.services.workspaces import add_workspace
 
 
@@ -46,9 +47,7 @@ def check_organization(changes: dict) -> dict:
     """Name, billing email and plan tier as every front end must give them; returns them with the email
     normalized."""
     errors = {}
-    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
-                              or len(changes["name"]) > 120):
-        errors["name"] = ["give a name of 1 to 120 characters"]
+    check_name(changes, errors)
     if changes.get("billing_email") is not None:
         try:
             changes = {**changes, "billing_email": normalize_email(str(changes["billing_email"]))}

@@ -18,16 +18,13 @@ from privex.models.tenancy import WORKSPACE_ROLES
 from privex.services import knowledge, plans
 from privex.services.accounts import find_email_identity, normalize_email
 from privex.services.errors import Conflict, Invalid, NotFound
+from privex.services.fields import check_name, check_text
 
 
 def check_details(changes: dict) -> None:
     errors = {}
-    if "name" in changes and (not isinstance(changes["name"], str) or not changes["name"].strip()
-                              or len(changes["name"]) > 120):
-        errors["name"] = ["give a name of 1 to 120 characters"]
-    if changes.get("description") is not None and (not isinstance(changes["description"], str)
-                                                   or len(changes["description"]) > 2000):
-        errors["description"] = ["at most 2000 characters"]
+    check_name(changes, errors)
+    check_text(changes, errors, "description")
     if "settings" in changes and not isinstance(changes["settings"], dict):
         errors["settings"] = ["must be an object"]
     if errors:
