@@ -337,7 +337,7 @@ def test_credentials_are_added_rotated_edited_and_deleted_and_their_secret_never
     assert credentials.decrypt(credential) == {"token": NOTION_SECRET}
     page = html(olga.get(f"/team/credentials/{credential.id}"))
     assert NOTION_SECRET not in page and "<code>token</code> <span class=\"aside\">…6789</span>" in page
-    assert "0 documents and 0 chatbots" in page and "<td>create</td>" in page
+    assert "0 documents and 0 chatbots" in page and "<td>Stored</td>" in page
 
     rotated = olga.post(f"/team/credentials/{credential.id}/rotate",
                         {"secret_json": '{"token": "secret_TheNewOne9876543210abcd"}'})
@@ -347,8 +347,8 @@ def test_credentials_are_added_rotated_edited_and_deleted_and_their_secret_never
                                                                "expires_on": "2999-01-31"})
     assert flash_of(edited)
     page = html(olga.get(f"/team/credentials/{credential.id}"))
-    assert "Company wiki" in page and "…abcd" in page and "<td>rotate</td>" in page
-    assert "<td>update: expires_at, name</td>" in page and "31 Jan 2999" in page
+    assert "Company wiki" in page and "…abcd" in page and "<td>Secret replaced</td>" in page
+    assert "<td>Changed: expiry, name</td>" in page and "31 Jan 2999" in page
 
     bot = chatbots.create(olga.workspace, olga.user.id, {"name": "Helper", "config": {"credential_id": credential.id}})
     page = html(olga.get(f"/team/credentials/{credential.id}"))
@@ -416,7 +416,7 @@ def test_the_audit_log_is_paginated_newest_first(olga):
     assert "Page 1 of 2" in first and "(ingest-24)" in first and "(ingest-5)" in first
     assert "(ingest-4)" not in first and "PrivexBot itself" in first
     second = html(olga.get(f"/team/credentials/{credential.id}?page=2"))
-    assert "(ingest-4)" in second and "<td>create</td>" in second and "Olga" in second
+    assert "(ingest-4)" in second and "<td>Stored</td>" in second and "Olga" in second
 
 
 # -- plan and usage ------------------------------------------------------------------------------------------------
@@ -443,7 +443,8 @@ def test_the_plan_page_shows_limits_usage_and_tokens_per_bot_and_per_day(olga, v
     assert re.search(r"Helper</span>\s*<span>4,700 tokens", page) and "Deleted chatbots and tests" in page
     assert 'role="img" aria-labelledby="chart-title chart-desc"' in page
     assert "4,742 tokens in all; the busiest day was" in page and page.count("<rect ") == 3
-    assert re.search(r"<td>3,000</td><td>500</td><td>3,500</td>", page)  # the table beside the chart
+    assert re.search(r'<td class="team-number">3,000</td><td class="team-number">500</td>'
+                     r'<td class="team-number">3,500</td>', page)  # the table beside the chart
     assert flash_of(olga.post("/team/plan", {"billing_email": "Billing@Example.com"})) == "/team/plan"
     assert db.session.get(Organization, olga.organization.id).billing_email == "billing@example.com"
     bad = olga.post("/team/plan", {"billing_email": "nope"})

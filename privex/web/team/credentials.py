@@ -49,6 +49,7 @@ class SecretForm(PageForm):
     """The secret's fields: name/value rows, or the whole secret as JSON (one of the two)."""
 
     pairs = FieldList(FormField(SecretPair), min_entries=PAIRS, max_entries=PAIRS)
+    secret_forgotten = False
     secret_json = TextAreaField("Or the whole secret as JSON", description='For example {"token": "secret_…"}. '
                                 "Use either the rows above or this, not both.")
 
@@ -96,7 +97,10 @@ class SecretForm(PageForm):
         return secret
 
     def forget_secret(self) -> None:
-        """Before the form is shown again: nothing typed into a secret field goes back into the page."""
+        """Before the form is shown again: nothing typed into a secret field goes back into the page (the page then
+        says so, when something had been typed)."""
+        self.secret_forgotten = bool((self.secret_json.data or "").strip()) or any(
+            entry.form.value.data for entry in self.pairs)
         self.secret_json.data = ""
         self.secret_json.raw_data = []
         for entry in self.pairs:
@@ -118,6 +122,10 @@ class DetailsForm(PageForm):
 
 
 FIELDS = {"expires_at": "expires_on", "secret": "secret_json", "metadata": None}
+# The audit log in words: what happened, and which details a change touched.
+ACTIONS = {"create": "Stored", "update": "Changed", "rotate": "Secret replaced", "use": "Used", "read": "Read",
+           "delete": "Deleted", "test": "Tested"}
+CHANGED = {"name": "name", "expires_at": "expiry", "metadata_": "details", "secret": "secret"}
 
 
 def render_list(*, form: CredentialForm | None = None, problem: str | None = None) -> str:
@@ -164,7 +172,8 @@ def render_one(credential: Credential, *, details: DetailsForm | None = None, ro
                               expires_on=credential.expires_at.date() if credential.expires_at else None)
     return render_template("team/credential.html", credential=credential, log=log, details=details,
                            rotate=rotate or SecretForm(formdata=None), problem=problem, types=TYPES,
-                           used=service.used_by(credential), people=people, person=common.person)
+                           used=service.used_by(credential), people=people, person=common.person,
+                           actions=ACTIONS, changed=CHANGED)
 
 
 def found(cred_id, action: str = "resources.read") -> Credential:

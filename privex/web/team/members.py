@@ -45,7 +45,7 @@ def invite_form(organization, formdata=None) -> InviteForm:
     form = InviteForm(formdata=formdata) if formdata is not None else InviteForm(formdata=None)
     offered = ("owner", "admin", "member") if common.organization_role() == "owner" else ("admin", "member")
     form.role.choices = common.choices((role, role.title()) for role in offered)
-    form.workspace_id.choices = common.choices([("", "No workspace: the organization only")] + [
+    form.workspace_id.choices = common.choices([("", "No, the organization only")] + [
         (str(workspace.id), workspace.name) for workspace in db.session.scalars(
             sa.select(Workspace).where(Workspace.organization_id == organization.id)
             .order_by(Workspace.is_default.desc(), Workspace.name))])

@@ -93,11 +93,13 @@ def of_organization(ws_id, action: str = "workspace.read") -> Workspace:
     return workspace
 
 
-def addable(workspace: Workspace) -> list[tuple[str, str]]:
-    """Members of the organization not in the workspace yet, as select choices."""
+def addable(workspace: Workspace) -> list:
+    """Members of the organization not in the workspace yet, as select choices (its owners and admins are left
+    out: they manage every workspace already, whatever role one would give them here)."""
     inside = sa.select(WorkspaceMember.user_id).where(WorkspaceMember.workspace_id == workspace.id)
     members = db.session.scalars(sa.select(OrganizationMember).where(
-        OrganizationMember.organization_id == workspace.organization_id, OrganizationMember.user_id.not_in(inside))
+        OrganizationMember.organization_id == workspace.organization_id, OrganizationMember.role == "member",
+        OrganizationMember.user_id.not_in(inside))
         .options(selectinload(OrganizationMember.user).selectinload(User.identities))
         .order_by(OrganizationMember.created_at).limit(500))
     return common.choices((str(member.user_id), common.person(member.user)) for member in members)
