@@ -184,6 +184,14 @@ def test_every_team_page_at_phone_and_desktop_width(live, browser):  # noqa: F81
         sign_in(page, base, "olga@example.com")
         for name, path in pages.items():
             page.goto(base + path)
+            if name == "team-credential":  # the audit log's next page, swapped in by htmx; focus stays in it
+                log = page.get_by_role("region", name="Audit log").first
+                page.locator("#audit-log-next").focus()
+                page.keyboard.press("Enter")
+                expect(page.locator("#audit-log")).to_contain_text("Page 2 of 2")
+                expect(page).to_have_url(base + path)
+                expect(page.get_by_role("heading", name="Audit log")).to_be_focused()
+                expect(log).to_contain_text("Stored")
             if name == "team-plan":
                 page.get_by_text("Tokens per day as a table").click()  # the chart's figures, opened
                 expect(page.get_by_role("region", name="Per day").get_by_role("row")).to_have_count(31)

@@ -417,6 +417,11 @@ def test_the_audit_log_is_paginated_newest_first(olga):
     assert "(ingest-4)" not in first and "PrivexBot itself" in first
     second = html(olga.get(f"/team/credentials/{credential.id}?page=2"))
     assert "(ingest-4)" in second and "<td>Stored</td>" in second and "Olga" in second
+    assert f'hx-get="/team/credentials/{credential.id}?page=2" hx-target="#audit-log"' in first
+    swapped = html(olga.get(f"/team/credentials/{credential.id}?page=2",
+                            headers={"HX-Request": "true", "HX-Target": "audit-log"}))
+    assert swapped.strip().startswith('<section class="card" id="audit-log"') and "<html" not in swapped
+    assert "(ingest-4)" in swapped and 'id="audit-log-prev"' in swapped
 
 
 # -- plan and usage ------------------------------------------------------------------------------------------------
@@ -440,7 +445,7 @@ def test_the_plan_page_shows_limits_usage_and_tokens_per_bot_and_per_day(olga, v
     assert re.search(r"Members \(with pending invitations\)</span>\s*<span class=\"team-limit-figure\">2 of 5", page)
     assert re.search(r"Chatbots</span>\s*<span class=\"team-limit-figure\">1 of 5", page)
     assert "4,742 tokens in 3 answers" in page
-    assert re.search(r"Helper</span>\s*<span>4,700 tokens", page) and "Deleted chatbots and tests" in page
+    assert re.search(r"Helper</span>\s*<span>4,700 tokens", page) and "Draft previews and deleted chatbots" in page
     assert 'role="img" aria-labelledby="chart-title chart-desc"' in page
     assert "4,742 tokens in all; the busiest day was" in page and page.count("<rect ") == 3
     assert re.search(r'<td class="team-number">3,000</td><td class="team-number">500</td>'

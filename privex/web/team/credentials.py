@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from flask import render_template
+from flask import render_template, request
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 from wtforms import DateField, FieldList, Form, FormField, PasswordField, SelectField, StringField, TextAreaField
@@ -162,18 +162,22 @@ def add_credential():
 
 def render_one(credential: Credential, *, details: DetailsForm | None = None, rotate: SecretForm | None = None,
                problem: str | None = None) -> str:
+    if details is None:
+        details = DetailsForm(formdata=None, name=credential.name,
+                              expires_on=credential.expires_at.date() if credential.expires_at else None)
+    return render_template("team/credential.html", details=details, rotate=rotate or SecretForm(formdata=None),
+                           problem=problem, types=TYPES, used=service.used_by(credential), **log_context(credential))
+
+
+def log_context(credential: Credential) -> dict:
+    """One page of the credential's audit log (``?page=N``), newest first, with the people in it."""
     log = common.listing(scoped(CredentialAuditLog).where(CredentialAuditLog.credential_id == credential.id)
                          .order_by(CredentialAuditLog.created_at.desc(), CredentialAuditLog.id), per_page=20)
     people = {user.id: user for user in db.session.scalars(
         sa.select(User).where(User.id.in_({entry.user_id for entry in log.items if entry.user_id}))
         .options(selectinload(User.identities)))}
-    if details is None:
-        details = DetailsForm(formdata=None, name=credential.name,
-                              expires_on=credential.expires_at.date() if credential.expires_at else None)
-    return render_template("team/credential.html", credential=credential, log=log, details=details,
-                           rotate=rotate or SecretForm(formdata=None), problem=problem, types=TYPES,
-                           used=service.used_by(credential), people=people, person=common.person,
-                           actions=ACTIONS, changed=CHANGED)
+    return {"credential": credential, "log": log, "people": people, "person": common.person, "actions": ACTIONS,
+            "changed": CHANGED}
 
 
 def found(cred_id, action: str = "resources.read") -> Credential:
@@ -183,7 +187,10 @@ def found(cred_id, action: str = "resources.read") -> Credential:
 
 @bp.get("/credentials/<uuid:cred_id>")
 def credential(cred_id):
-    return render_one(found(cred_id))
+    row = found(cred_id)
+    if request.htmx.target == "audit-log":  # another page of the log, from its pagination
+        return render_template("partials/team/audit_log.html", **log_context(row))
+    return render_one(row)
 
 
 @bp.post("/credentials/<uuid:cred_id>")

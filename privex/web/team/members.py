@@ -42,7 +42,7 @@ class OrganizationForm(PageForm):
 
 
 def invite_form(organization, formdata=None) -> InviteForm:
-    form = InviteForm(formdata=formdata) if formdata is not None else InviteForm(formdata=None)
+    form = InviteForm(formdata=formdata)
     offered = ("owner", "admin", "member") if common.organization_role() == "owner" else ("admin", "member")
     form.role.choices = common.choices((role, role.title()) for role in offered)
     form.workspace_id.choices = common.choices([("", "No, the organization only")] + [
