@@ -6,7 +6,6 @@ isolation walk over every /team route. The same area runs in a real browser in t
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
@@ -490,8 +489,8 @@ def tenant(olga, vic, app):
     olga.post("/team/api-keys", {"name": "ci", "permissions": ["read"]})
     olga.post("/team/credentials", {"name": "Wiki", "provider": "notion", "pairs-0-key": "token",
                                     "pairs-0-value": NOTION_SECRET})
-    ids = {"user_id": olga.user.id, "ws_id": olga.workspace.id,
-           "invitation_id": db.session.scalar(sa.select(Invitation.id).where(Invitation.email == "pending@example.com")),
+    pending = db.session.scalar(sa.select(Invitation.id).where(Invitation.email == "pending@example.com"))
+    ids = {"user_id": olga.user.id, "ws_id": olga.workspace.id, "invitation_id": pending,
            "key_id": db.session.scalar(sa.select(APIKey.id).where(APIKey.workspace_id == olga.workspace.id)),
            "cred_id": db.session.scalar(sa.select(Credential.id).where(Credential.workspace_id == olga.workspace.id))}
     return olga, vic, Someone(app, "sam@example.com", "Sam"), ids
@@ -517,12 +516,10 @@ def test_every_team_route_hides_another_tenants_ids_and_refuses_a_viewers_writes
             answer = sam.client.open(url, method=method, data={"name": "x", "role": "admin"})
             assert answer.status_code == 404, (method, url, answer.status_code)
             assert "Page not found" in html(answer)
-        if method == "POST" and url not in ("/team/leave", f"/team/workspaces/{ids['ws_id']}/members/"
-                                                          f"{ids['user_id']}/remove".replace(str(ids['user_id']),
-                                                                                             str(vic.user.id))):
+        if method == "POST" and url != "/team/leave":  # anyone may leave
             answer = vic.post(url, {"name": "x", "role": "admin", "email": "a@example.com"})
             assert answer.status_code == 403, (url, answer.status_code)
-            assert "You may not do that here" in html(answer) or problem_of(html(answer))
+            assert "You may not do that here" in html(answer)
         walked += 1
     assert walked >= 25
     assert db.session.get(APIKey, ids["key_id"]).revoked_at is None  # nothing was done

@@ -58,7 +58,7 @@ def render(*, invite: InviteForm | None = None, rename: OrganizationForm | None 
     members = common.listing(
         sa.select(OrganizationMember).where(OrganizationMember.organization_id == organization.id)
         .options(selectinload(OrganizationMember.user).selectinload(User.identities))
-        .order_by(ROLE_ORDER, OrganizationMember.created_at, OrganizationMember.id), per_page=50)
+        .order_by(ROLE_ORDER, OrganizationMember.created_at, OrganizationMember.id), per_page=25)
     pending = None
     if common.may("org.members.invite"):
         pending = db.paginate(invitations.pending(organization), page=request.args.get("invitations", 1, type=int),
