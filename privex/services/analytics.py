@@ -5,7 +5,7 @@ every call to a model; chunk counts are the knowledge base's vector store's (it 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -55,6 +55,26 @@ def organization_usage(organization: Organization, days: int) -> dict:
             "total_tokens": prompt + completion, "estimated_share": round(estimated / count, 3) if count else 0.0,
             "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None, "name": name,
                             "prompt_tokens": int(p), "completion_tokens": int(c)} for bot_id, name, p, c in rows]}
+
+
+def organization_tokens_per_day(organization: Organization, days: int) -> list[dict]:
+    """Tokens the organization's models used on each of the last ``days`` calendar days (UTC, today included), oldest
+    first; a day without use is there with zeros, so a chart of it has no gaps."""
+    today = now().date()
+    first = today - timedelta(days=days - 1)
+    day = sa.func.date(sa.func.timezone("UTC", TokenUsage.created_at))
+    rows = db.session.execute(sa.select(
+        day, sa.func.sum(TokenUsage.prompt_tokens), sa.func.sum(TokenUsage.completion_tokens))
+        .where(TokenUsage.organization_id == organization.id,
+               TokenUsage.created_at >= datetime.combine(first, time.min, timezone.utc))
+        .group_by(day)).all()
+    used = {row[0]: (int(row[1]), int(row[2])) for row in rows}
+    per_day = []
+    for offset in range(days):
+        date = first + timedelta(days=offset)
+        prompt, completion = used.get(date, (0, 0))
+        per_day.append({"day": date, "prompt_tokens": prompt, "completion_tokens": completion})
+    return per_day
 
 
 def knowledge_base_summary(knowledge_base: KnowledgeBase) -> dict:

@@ -29,7 +29,7 @@ from flask import current_app, has_request_context, request
 from privex.clock import now
 from privex.contracts import SourceError
 from privex.extensions import db
-from privex.models import Credential, CredentialAuditLog, Workspace
+from privex.models import Chatbot, Credential, CredentialAuditLog, Document, Workspace
 from privex.models.credentials import CREDENTIAL_TYPES
 from privex.services.errors import Conflict, Invalid
 from privex.services.fields import check_name
@@ -227,6 +227,19 @@ def rotate(credential: Credential, user_id, secret: dict) -> Credential:
     audit(credential, "rotate", user_id)
     db.session.commit()
     return credential
+
+
+def used_by(credential: Credential) -> dict[str, int]:
+    """How many documents (connector sources: Notion, Google Docs, ...) and chatbots (their model's key) read with
+    the credential: what stops working when it is deleted."""
+    def count(statement):
+        return db.session.scalar(statement.with_only_columns(sa.func.count()))
+
+    return {"documents": count(sa.select(Document.id).where(Document.workspace_id == credential.workspace_id,
+                                                            Document.credential_id == credential.id)),
+            "chatbots": count(sa.select(Chatbot.id).where(
+                Chatbot.workspace_id == credential.workspace_id,
+                Chatbot.config["credential_id"].astext == str(credential.id)))}
 
 
 def delete(credential: Credential) -> None:
