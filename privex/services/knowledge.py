@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from privex.contracts import UnreadableDocument
 from privex.extensions import db, state
 from privex.models import Document, KnowledgeBase, Workspace
+from privex.models.knowledge import DOCUMENT_STATUSES
 from privex.plugins import NotInstalled
 from privex.services import components
 from privex.services.errors import Conflict, Invalid, NotFound, Unsupported
@@ -251,6 +252,19 @@ def update_document(document: Document, changes: dict) -> Document:
             setattr(document, key, changes[key])
     db.session.commit()
     return document
+
+
+def document_counts(knowledge_base_ids) -> dict:
+    """How many documents each knowledge base has in each status, ``{id: {status: count}}``, in one query (a page
+    of a list shows them all)."""
+    ids = list(knowledge_base_ids)
+    counts = {kb_id: dict.fromkeys(DOCUMENT_STATUSES, 0) for kb_id in ids}
+    if ids:
+        rows = db.session.execute(sa.select(Document.knowledge_base_id, Document.status, sa.func.count()).where(
+            Document.knowledge_base_id.in_(ids)).group_by(Document.knowledge_base_id, Document.status))
+        for kb_id, status, count in rows:
+            counts[kb_id][status] = count
+    return counts
 
 
 def document_of(knowledge_base: KnowledgeBase, document: Document) -> Document:
