@@ -381,7 +381,7 @@ def test_test_retrieval_shows_cited_hits_and_refuses_beside_the_field(client):
     user, workspace = signed_in_owner(client)
     knowledge_base = made_knowledge_base(workspace, user, "Handbook", ("hours.md", HOURS), ("returns.md", RETURNS))
     first = html(client.get(f"/knowledge/{knowledge_base.id}/search"))
-    assert '<option selected value="hybrid">Hybrid: meaning and words together (recommended)</option>' in first
+    assert '<option selected value="hybrid">Meaning and words</option>' in first
     for mode in ("hybrid", "vector", "keyword"):
         response = client.get(f"/knowledge/{knowledge_base.id}/search",
                               query_string={"q": "when does the shop close on saturday?", "mode": mode, "top_k": 2})

@@ -51,7 +51,9 @@
 
     function add(files) {
       Array.prototype.forEach.call(files || [], function (file) {
-        queue.push({file: file, row: row(file)});
+        var job = row(file);
+        job.file = file;
+        queue.push(job);
       });
       if (!running) next();
     }

@@ -29,6 +29,8 @@ NAV = NavEntry("Knowledge", "web.knowledge.index", order=20)
 
 STATUS_NAMES = {"pending": "Pending", "processing": "Processing", "indexed": "Indexed", "failed": "Failed"}
 BUSY = ("pending", "processing")
+FILE_KINDS = {"pdf": "PDF", "docx": "Word", "markdown": "Markdown", "text": "plain text", "html": "web pages",
+              "csv": "CSV", "json": "JSON"}
 SESSION_DRAFTS = "knowledge_drafts"
 KEPT_DRAFTS = 5
 
@@ -46,7 +48,7 @@ def knowledge_chunker(name: str) -> dict:
 
 @bp.app_template_global("knowledge_mode_name")
 def knowledge_mode_name(mode: str) -> str:
-    return MODE_NAMES.get(mode, mode).split(":")[0]
+    return MODE_NAMES.get(mode, mode)
 
 
 @bp.app_template_global("knowledge_readable")
@@ -54,6 +56,15 @@ def knowledge_readable() -> list[str]:
     """The file name endings the installed parsers read (``.pdf``, ``.md``, ...)."""
     return sorted({ending for parser in state().plugins.document_parsers.values()
                    for ending in getattr(parser, "extensions", ())})
+
+
+@bp.app_template_global("knowledge_file_kinds")
+def knowledge_file_kinds() -> str:
+    """The kinds of file the installed parsers read, in plain words."""
+    order = list(FILE_KINDS)
+    names = [FILE_KINDS.get(name, name) for name in sorted(
+        state().plugins.document_parsers, key=lambda name: (order.index(name) if name in order else len(order), name))]
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else "no files"
 
 
 @bp.app_template_filter("file_size")

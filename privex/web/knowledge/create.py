@@ -107,7 +107,7 @@ def draft_page(workspace, draft: dict, status: int = 200, **forms):
                "upload_error": forms.get("upload_error"),
                "max_upload_mb": current_app.config["MAX_UPLOAD_MB"]}
     if request.htmx and not forms:
-        return render_template("partials/knowledge/sources.html", **context)
+        return render_template("partials/knowledge/draft_refresh.html", **context)
     return render_template("knowledge/draft.html", **context), status
 
 

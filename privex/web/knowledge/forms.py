@@ -25,9 +25,7 @@ DEFAULT_CHUNKER = "sentence"
 # Plain names for the chunkers we ship; a plugin's chunker shows its own name.
 CHUNKER_NAMES = {"sentence": "Whole sentences (recommended)", "token": "Fixed-size pieces",
                  "semantic": "Where the meaning changes", "parent_child": "Small pieces inside larger passages"}
-MODE_NAMES = {"hybrid": "Hybrid: meaning and words together (recommended)",
-              "vector": "Meaning: finds passages that say the same in other words",
-              "keyword": "Words: finds passages that use the question's words"}
+MODE_NAMES = {"hybrid": "Meaning and words", "vector": "Meaning", "keyword": "Words"}
 
 
 class ErrorsOnly(Field):
@@ -76,7 +74,8 @@ def chunker_settings_form(name: str) -> type[SubForm]:
             continue  # the embedding model a semantic chunker needs is the core's to give
         default = f" Leave it blank for {spec['default']}." if "default" in spec else ""
         fields[key] = IntegerField(setting_label(key), validators=[Optional()],
-                                   description=f"{spec.get('description', '')}{default}".strip())
+                                   description=f"{spec.get('description', '')}{default}".strip(),
+                                   render_kw={"placeholder": spec["default"]} if "default" in spec else None)
     return type("ChunkerSettings", (SubForm,), fields)
 
 
@@ -233,8 +232,10 @@ class SearchForm(PageForm):
     class Meta:
         csrf = False
 
-    q = StringField("Question", description="Ask what a visitor would ask.")
-    mode = SelectField("Search by", choices=[SelectChoice(mode, MODE_NAMES.get(mode, mode)) for mode in
+    q = StringField("Question")
+    mode = SelectField("Search by", description="Meaning finds passages that say the same in other words; words "
+                                                "finds those that use the question’s words; both together (the "
+                                                "default) suit most questions.", choices=[SelectChoice(mode, MODE_NAMES.get(mode, mode)) for mode in
                                              sorted(MODES, key=lambda m: (m != "hybrid", m))],
                        validate_choice=False)
     top_k = IntegerField("Passages to show", validators=[Optional()],
