@@ -215,9 +215,9 @@ def test_every_page_of_the_area_at_phone_and_desktop_width(live, browser):  # no
                 if name == "kb-draft":
                     for section in ("A web site", "Notion pages", "Google Docs", "Name and splitting"):
                         tab.page.get_by_role("heading", name=section).click()
-                if name == "kb-documents":
+                if name == "kb-document":
                     dialog = tab.page.get_by_role("dialog", name="Delete “hours.md”?")
-                    tab.page.get_by_role("button", name="Delete hours.md").click()
+                    tab.page.get_by_role("button", name="Delete…").click()
                     expect(dialog).to_be_visible()
                     problems[f"{name}-confirm {viewport['width']}"] = tab.check(f"{name}-confirm")
                     dialog.get_by_role("button", name="Cancel").click()
