@@ -111,7 +111,9 @@ def chunk_window(knowledge_base: KnowledgeBase, document: Document) -> tuple[Win
     page = request.args.get("page", 1, type=int) or 1
     try:
         store = components.vector_store(knowledge_base)
-        window = Window(page=max(1, page), per_page=CHUNKS_PER_PAGE, total=store.summary(str(document.id))["chunks"])
+        # An indexed document's row knows its chunks; counting them in the store reads their text (a 50 MB PDF's).
+        total = document.chunks_total if document.status == "indexed" else store.summary(str(document.id))["chunks"]
+        window = Window(page=max(1, page), per_page=CHUNKS_PER_PAGE, total=total)
         return window, store.chunks(str(document.id), offset=window.offset, limit=window.per_page), None
     except NotInstalled as error:
         return Window(page=1, per_page=CHUNKS_PER_PAGE, total=0), [], str(error)
