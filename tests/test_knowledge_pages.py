@@ -482,6 +482,8 @@ def test_viewers_see_everything_read_only(tenants):
     draft = html(viewer.get(f"/knowledge/drafts/{ids['draft_id']}"))
     assert "returns.md" in draft and "Drop files here" not in draft and "Create the knowledge base" not in draft
     assert viewer.get("/knowledge/new").status_code == 403
+    # A preview reads the source, with the workspace's credential for Notion or Google: for editors, as on the API.
+    assert viewer.get(f"/knowledge/drafts/{ids['draft_id']}/preview").status_code == 403
 
 
 def test_every_route_of_the_area_keeps_tenants_apart(app, tenants):

@@ -203,8 +203,9 @@ def remove_source(draft_id, source_id):
 
 @bp.get("/drafts/<uuid:draft_id>/preview")
 def preview(draft_id):
-    """The passages a source is split into, before anything is saved (a GET: it changes nothing)."""
-    workspace, found, elsewhere = open_draft(draft_id)
+    """The passages a source is split into, before anything is saved (a GET: it changes nothing). For editors, as
+    on the API: reading a Notion or Google source uses the workspace's credential."""
+    workspace, found, elsewhere = open_draft(draft_id, "resources.write")
     if elsewhere:
         return elsewhere
     form = PreviewForm(prefix="preview", formdata=request.args)
