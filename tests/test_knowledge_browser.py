@@ -106,20 +106,20 @@ def test_journey_sign_up_create_drop_two_files_watch_them_indexed_and_test_retri
     page.get_by_label("Source", exact=True).select_option(label="returns.md")
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("status").filter(has_text="makes 2 passages")).to_be_visible()
-    expect(page.locator("#preview .chunks")).to_contain_text("within sixty days for a full refund")
+    expect(page.locator("#preview .kb-chunks")).to_contain_text("within sixty days for a full refund")
     problems["draft with preview"] = tab.check("knowledge-journey-draft")
 
     page.get_by_role("button", name="Create the knowledge base").click()
     expect(page.get_by_role("heading", name="Shop", exact=True)).to_be_visible()
-    documents = page.locator("#documents .document")
+    documents = page.locator("#documents .kb-document")
     expect(documents).to_have_count(2)
-    expect(page.locator("#documents .badge.status-pending")).to_have_count(2)  # nothing indexes them yet
+    expect(page.locator("#documents .badge.kb-status-pending")).to_have_count(2)  # nothing indexes them yet
     expect(page.locator("#documents progress")).to_have_count(2)
     problems["pending"] = tab.check("knowledge-journey-pending")
 
     worker, log = start_worker(privex_command, subprocess_env, scratch_database, tmp_path / "worker.log")
     try:
-        expect(page.locator("#documents .badge.status-indexed")).to_have_count(2, timeout=180_000)
+        expect(page.locator("#documents .badge.kb-status-indexed")).to_have_count(2, timeout=180_000)
         expect(page.locator("#kb-summary")).to_contain_text("2 documents: 2 indexed")
         expect(page.locator("#documents-progress")).not_to_have_attribute("hx-get", re.compile(".*"))  # it stopped
         assert polls, "the page never polled"  # it watched them change, without a reload
@@ -129,15 +129,15 @@ def test_journey_sign_up_create_drop_two_files_watch_them_indexed_and_test_retri
         page.get_by_label("Question").fill("Can I get my money back for an unused widget?")
         page.get_by_label("Search by").select_option("hybrid")
         page.get_by_role("button", name="Search").click()
-        first = page.locator(".hit").first
+        first = page.locator(".kb-hit").first
         # The test's server loads the embedding model on its first question (`privex serve` does it as it starts).
-        expect(first.locator(".cite")).to_contain_text("returns.md", timeout=120_000)
-        expect(first.locator(".cite")).to_contain_text("score")
-        expect(first.locator(".cite")).to_contain_text("Unused items")
+        expect(first.locator(".kb-cite")).to_contain_text("returns.md", timeout=120_000)
+        expect(first.locator(".kb-cite")).to_contain_text("score")
+        expect(first.locator(".kb-cite")).to_contain_text("Unused items")
         expect(first).to_contain_text("within sixty days for a full refund")
         expect(page).to_have_url(re.compile(r"/search\?q=Can(%20|\+)I"))  # the search's address can be shared
         problems["search"] = tab.check("knowledge-journey-search")
-        first.locator(".cite").get_by_role("link", name="returns.md").click()
+        first.locator(".kb-cite").get_by_role("link", name="returns.md").click()
         expect(page.get_by_role("heading", name="Its passages (2)")).to_be_visible()
     finally:
         stop(worker)

@@ -122,7 +122,7 @@ def test_a_chunker_setting_it_refuses_is_said_beside_its_settings(client):
     group = re.search(r'<div class="error" id="details-chunker-group-error">(.*?)</div>', page, re.S)
     assert group and "chunk_overlap (200) must be smaller than chunk_size (100)" in group.group(1)
     assert 'aria-describedby="details-chunker-group-summary details-chunker-group-error"' in page
-    assert "<details class=\"advanced\" open>" in page  # the advanced section opens on its error
+    assert "<details class=\"kb-fold kb-advanced\" open>" in page  # the advanced section opens on its error
     not_a_number = client.post("/knowledge/new", data={"details-name": "Shop", "details-chunking_strategy": "token",
                                                        "details-chunker-chunk_size": "big"})
     assert not_a_number.status_code == 422
@@ -175,7 +175,7 @@ def test_files_go_into_the_draft_are_previewed_and_become_indexed_documents(clie
     assert knowledge_base.description == "What the shop says"
     shown = said(client.get(finalized.headers["Location"]))
     assert "Created “Shop”. Its 2 documents are being indexed" in shown
-    assert shown.count('<span class="badge status-indexed">Indexed</span>') == 2  # eager: already indexed
+    assert shown.count('<span class="badge kb-status-indexed">Indexed</span>') == 2  # eager: already indexed
     assert "2 documents: 2 indexed; 4 passages indexed." in shown
     assert 'hx-get="/knowledge/' not in shown.split('id="documents-progress"')[1][:80]  # nothing left to poll
     # The finished draft's address now leads to its knowledge base.
@@ -210,7 +210,7 @@ def test_a_taken_name_refuses_to_finalize_beside_the_name(client):
     assert refused.status_code == 409
     page = html(refused)
     assert error_of(page, "details-name") == "Already used by another knowledge base of this workspace."
-    assert '<details class="card" id="details" open>' in page
+    assert '<details class="kb-fold card" id="details" open>' in page
 
 
 def test_a_web_site_is_added_with_its_refusals_beside_their_fields(client, app, httpserver, monkeypatch):
@@ -223,7 +223,7 @@ def test_a_web_site_is_added_with_its_refusals_beside_their_fields(client, app, 
     assert refused.status_code == 422
     assert "Refusing to crawl localhost: it resolves to a private or loopback address" in error_of(
         html(refused), "web-url")
-    assert '<details class="card source-form" id="web" open>' in html(refused)
+    assert '<details class="kb-fold card kb-source-form" id="web" open>' in html(refused)
     monkeypatch.setitem(app.config, "ALLOW_PRIVATE_SOURCES", True)
     too_few = client.post(f"/knowledge/drafts/{draft_id}/web", data={"web-url": start, "web-max_pages": "0",
                                                                      "web-allow_private": "y"})
@@ -297,7 +297,7 @@ def test_documents_show_their_status_progress_and_why_they_failed_and_poll_only_
     assert "3 of 10 passages" in page and "Waiting its turn" in page
     assert '<p class="error">No text could be extracted from the file. Reindex it to try again.</p>' in page
     assert "3 documents: 1 processing, 1 pending, 1 failed" in page
-    poll = re.search(r'id="documents-progress" class="poller" hx-get="([^"]+)" hx-trigger="every 1500ms', page)
+    poll = re.search(r'id="documents-progress" class="kb-poller" hx-get="([^"]+)" hx-trigger="every 1500ms', page)
     assert poll, page
     url = poll.group(1).replace("&amp;", "&")
     assert str(busy.id) in url and str(waiting.id) in url and str(failed.id) not in url and "summary=1" in url
@@ -308,12 +308,12 @@ def test_documents_show_their_status_progress_and_why_they_failed_and_poll_only_
     assert f'id="doc-{busy.id}-status" hx-swap-oob="true"' in progressed and "10 passages" in progressed
     assert f'id="doc-{waiting.id}-status" hx-swap-oob="true"' in progressed and "0 of 4 passages" in progressed
     assert '<span id="kb-summary" hx-swap-oob="innerHTML">3 documents: 1 indexed, 1 processing, 1 failed' in progressed
-    still = re.search(r'id="documents-progress" class="poller" hx-get="([^"]+)"', progressed).group(1)
+    still = re.search(r'id="documents-progress" class="kb-poller" hx-get="([^"]+)"', progressed).group(1)
     assert str(waiting.id) in still and str(busy.id) not in still
     waiting.status = "indexed"
     db.session.commit()
     done = html(client.get(still.replace("&amp;", "&"), headers={"HX-Request": "true"}))
-    assert '<div id="documents-progress" class="poller"></div>' in done  # the polling stops
+    assert '<div id="documents-progress" class="kb-poller"></div>' in done  # the polling stops
     other = made_knowledge_base(workspace, user, "Other")
     assert f"doc-{busy.id}" not in html(client.get(f"/knowledge/{other.id}/progress?ids={busy.id},nonsense"))
 
@@ -389,7 +389,7 @@ def test_test_retrieval_shows_cited_hits_and_refuses_beside_the_field(client):
                               query_string={"q": "when does the shop close on saturday?", "mode": mode, "top_k": 2})
         assert response.status_code == 200
         page = html(response)
-        hits = re.findall(r'<li class="hit">(.*?)</li>', page, re.S)
+        hits = re.findall(r'<li class="kb-hit">(.*?)</li>', page, re.S)
         assert 1 <= len(hits) <= 2, (mode, page)
         document = db.session.query(Document).filter_by(name="hours.md").one()
         assert f'href="/knowledge/{knowledge_base.id}/documents/{document.id}">hours.md</a>' in hits[0], mode
@@ -412,7 +412,7 @@ def test_a_document_page_shows_its_passages_and_renames_it(client):
     url = f"/knowledge/{knowledge_base.id}/documents/{document.id}"
     page = html(client.get(url))
     assert "Its passages (2)" in page and "The shop opens at nine in the morning" in page
-    assert "“Opening hours &gt; Weekends”" in page and '<span class="badge status-indexed">Indexed</span>' in page
+    assert "“Opening hours &gt; Weekends”" in page and '<span class="badge kb-status-indexed">Indexed</span>' in page
     refused = client.post(f"{url}/rename", data={"name": ""})
     assert refused.status_code == 422 and error_of(html(refused), "name") == "Give a name of 1 to 512 characters."
     assert client.post(f"{url}/rename", data={"name": "Opening hours"}).status_code == 302
@@ -478,7 +478,7 @@ def test_viewers_see_everything_read_only(tenants):
     assert "<dt>Split by</dt><dd>Whole sentences (recommended)</dd>" in settings and "<form method=\"post\"" not in \
         settings.split('<main')[1]
     found = html(viewer.get(f"/knowledge/{ids['kb_id']}/search?q=opening+hours"))
-    assert '<li class="hit">' in found  # searching changes nothing: viewers may test too
+    assert '<li class="kb-hit">' in found  # searching changes nothing: viewers may test too
     draft = html(viewer.get(f"/knowledge/drafts/{ids['draft_id']}"))
     assert "returns.md" in draft and "Drop files here" not in draft and "Create the knowledge base" not in draft
     assert viewer.get("/knowledge/new").status_code == 403

@@ -19,7 +19,7 @@
   function setUp(form) {
     if (form.dataset.uploadReady) return;
     form.dataset.uploadReady = "1";
-    form.classList.add("scripted");
+    form.classList.add("kb-scripted");
     var zone = form.querySelector("[data-dropzone]");
     var input = form.querySelector('input[type="file"]');
     var list = form.querySelector("[data-uploads]");
@@ -35,14 +35,14 @@
     zone.addEventListener("dragover", function (event) {
       event.preventDefault();
       event.dataTransfer.dropEffect = "copy";
-      zone.classList.add("over");
+      zone.classList.add("kb-over");
     });
     zone.addEventListener("dragleave", function (event) {
-      if (!zone.contains(event.relatedTarget)) zone.classList.remove("over");
+      if (!zone.contains(event.relatedTarget)) zone.classList.remove("kb-over");
     });
     zone.addEventListener("drop", function (event) {
       event.preventDefault();
-      zone.classList.remove("over");
+      zone.classList.remove("kb-over");
       add(event.dataTransfer.files);
     });
     form.addEventListener("submit", function (event) {  // Enter on the input: the files are on their way already
@@ -61,14 +61,14 @@
     function row(file) {
       var item = document.createElement("li");
       var name = document.createElement("span");
-      name.className = "upload-name";
+      name.className = "kb-upload-name";
       name.textContent = file.name + " (" + sizeLabel(file.size) + ")";
       var bar = document.createElement("progress");
       bar.max = 100;
       bar.value = 0;
       bar.setAttribute("aria-label", "Uploading " + file.name);
       var state = document.createElement("span");
-      state.className = "upload-state";
+      state.className = "kb-upload-state";
       state.textContent = "Waiting";
       item.append(name, bar, state);
       list.hidden = false;
@@ -108,7 +108,7 @@
         if (request.status >= 200 && request.status < 300) {
           job.bar.value = 100;
           job.state.textContent = "Uploaded";
-          job.item.classList.add("done");
+          job.item.classList.add("kb-done");
           counts.done += 1;
         } else {
           refuse(job, reason(request));
@@ -132,7 +132,7 @@
     }
 
     function refuse(job, message) {
-      job.item.classList.add("refused");
+      job.item.classList.add("kb-refused");
       job.bar.remove();
       job.state.textContent = "Not added: " + message;
       counts.refused += 1;

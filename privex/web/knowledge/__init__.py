@@ -95,14 +95,21 @@ def json_refusal(error: ServiceError):
     return jsonify({"message": error.message, "errors": error.errors}), status_of(error)
 
 
-def remember_draft(draft_id) -> None:
-    """Keep the draft on the list page's “unfinished” list of this browser (drafts live in Redis, by id only)."""
-    kept = [value for value in session.get(SESSION_DRAFTS, []) if value != str(draft_id)]
-    session[SESSION_DRAFTS] = [str(draft_id), *kept][:KEPT_DRAFTS]
+def remember_draft(workspace_id, draft_id) -> None:
+    """Keep the draft on the list page's “not created yet” list of this browser (drafts live in Redis, found by id
+    only); entries are ``<workspace id>/<draft id>``, so a draft of another workspace waits for its workspace."""
+    entry = f"{workspace_id}/{draft_id}"
+    kept = [value for value in session.get(SESSION_DRAFTS, []) if value != entry]
+    session[SESSION_DRAFTS] = [entry, *kept][:KEPT_DRAFTS]
+
+
+def remembered_drafts(workspace_id) -> list[str]:
+    return [value.partition("/")[2] for value in session.get(SESSION_DRAFTS, [])
+            if value.partition("/")[0] == str(workspace_id)]
 
 
 def forget_draft(draft_id) -> None:
-    kept = [value for value in session.get(SESSION_DRAFTS, []) if value != str(draft_id)]
+    kept = [value for value in session.get(SESSION_DRAFTS, []) if value.partition("/")[2] != str(draft_id)]
     if kept != session.get(SESSION_DRAFTS, []):
         session[SESSION_DRAFTS] = kept
 

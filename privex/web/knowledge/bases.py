@@ -3,7 +3,7 @@ and deleting it."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from privex.extensions import db, state
 from privex.models import Document, KnowledgeBase
@@ -12,7 +12,7 @@ from privex.services import knowledge, retrieval
 from privex.services import drafts as kb_drafts
 from privex.services.errors import ServiceError
 from privex.web.forms import form_status, show_errors
-from privex.web.knowledge import BUSY, SESSION_DRAFTS, bp, forget_draft
+from privex.web.knowledge import BUSY, bp, forget_draft, remembered_drafts
 from privex.web.knowledge.forms import SearchForm, details, details_form, details_of
 from privex.web.shell import may, resource_or_404, scoped, workspace_for
 
@@ -33,7 +33,7 @@ def index():
 def unfinished_drafts(workspace) -> list[dict]:
     """This browser's drafts that still wait to be finished (expired or finalized ones are forgotten)."""
     found = []
-    for draft_id in list(session.get(SESSION_DRAFTS, [])):
+    for draft_id in remembered_drafts(workspace.id):
         try:
             found.append(kb_drafts.get(workspace, draft_id))
         except ServiceError:

@@ -33,7 +33,7 @@ def new():
     if form.validate_on_submit():
         with show_errors(form):
             draft = kb_drafts.create(workspace, current_user.id, details(form))
-            remember_draft(draft["id"])
+            remember_draft(workspace.id, draft["id"])
             return redirect(url_for(".draft", draft_id=draft["id"]))
     return render_template("knowledge/new.html", form=form, defaults=defaults()), form_status(form)
 
