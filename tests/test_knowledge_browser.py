@@ -20,8 +20,8 @@ import pytest
 from flask_migrate import upgrade
 
 from privex.extensions import db
-from privex.models import Document, KnowledgeBase, Workspace
-from privex.services import credentials, drafts, knowledge, registration
+from privex.models import Document, Organization, Workspace
+from privex.services import credentials, drafts, invitations, knowledge, registration
 from tests.test_builder_browser import DESKTOP, PASSWORD, PHONE, Tab, sign_in
 from tests.test_drafts_api import HOURS
 from tests.test_knowledge_pages import RETURNS, upload
@@ -155,9 +155,6 @@ def every_page(app) -> tuple[dict, dict]:
         vic = registration.sign_up("vic@example.com", PASSWORD, "Vic")
         db.session.commit()
         workspace = db.session.query(Workspace).filter_by(created_by_id=olga.id).one()
-        from privex.models import Organization
-        from privex.services import invitations
-
         invitations.invite_or_add(db.session.get(Organization, workspace.organization_id), olga, "owner",
                                   "vic@example.com", "member", workspace_id=workspace.id, workspace_role="viewer")
         handbook = knowledge.create(workspace, olga.id, {
