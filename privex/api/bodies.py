@@ -79,9 +79,11 @@ def guard_request() -> None:
     errors = {}
     if request.is_json and request.content_length != 0:
         errors.update(_unstorable(_bounded_json(request.get_data(cache=True)), ()))
-    errors.update(_unstorable_pairs(request.args.lists()))
-    # The pages (the back office, sign-in) check their own forms and show each refusal beside its field; a bare
-    # 422 page would lose what was typed. API forms (uploads) have no page to go back to.
+    # The pages (the builder, the back office, sign-in) check their own forms and query strings (a search box is a
+    # GET form) and show each refusal beside its field; a bare 422 page would lose what was typed. The API has no
+    # page to go back to.
+    if wants_json():
+        errors.update(_unstorable_pairs(request.args.lists()))
     if request.mimetype in FORM_TYPES and wants_json():
         form, files = _form()
         errors.update(_unstorable_pairs(form.lists()))

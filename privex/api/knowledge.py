@@ -5,8 +5,6 @@ All in the caller's current workspace (``ResourceView``): another workspace's id
 
 from __future__ import annotations
 
-import time
-
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -18,7 +16,7 @@ from privex.models.knowledge import DOCUMENT_STATUSES
 from privex.services import analytics, components
 from privex.services import knowledge as service
 from privex.services.errors import Invalid, NotFound
-from privex.services.retrieval import MAX_TOP_K, MODES, retrieve
+from privex.services.retrieval import MAX_TOP_K, MODES, search
 from privex.tenancy.context import ResourceView, caller, scoped
 
 blp = Blueprint("knowledge_bases", __name__, url_prefix="/knowledge-bases", description="Knowledge bases")
@@ -209,14 +207,8 @@ class Query(ResourceView):
     @blp.response(200, QueryResultSchema)
     def post(self, payload, kb_id):
         """Search a knowledge base (hit testing): the chunks that best answer a query, with citations"""
-        knowledge_base = self.found["kb_id"]
-        defaults = knowledge_base.retrieval_config or {}
-        mode = payload["mode"] or defaults.get("mode", "hybrid")
-        started = time.perf_counter()
-        hits = retrieve(knowledge_base, payload["query"], mode=mode, top_k=payload["top_k"] or defaults.get(
-            "top_k", 5), filters=payload["filters"], threshold=payload["threshold"] if payload[
-                "threshold"] is not None else defaults.get("threshold"))
-        return {"mode": mode, "took_ms": round((time.perf_counter() - started) * 1000, 1), "hits": hits}
+        return search(self.found["kb_id"], payload["query"], mode=payload["mode"], top_k=payload["top_k"],
+                      threshold=payload["threshold"], filters=payload["filters"])
 
 
 @blp.route("/<uuid:kb_id>/analytics")

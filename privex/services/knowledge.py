@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from privex.contracts import UnreadableDocument
 from privex.extensions import db, state
 from privex.models import Document, KnowledgeBase, Workspace
+from privex.models.knowledge import DOCUMENT_STATUSES
 from privex.plugins import NotInstalled
 from privex.services import components
 from privex.services.errors import Conflict, Invalid, NotFound, Unsupported
@@ -250,6 +251,26 @@ def update_document(document: Document, changes: dict) -> Document:
     if relabelled and document.status in ("indexed", "failed"):
         reindex([document])  # its chunks carry its labels, for query filters: they are rebuilt with the new ones
     return document
+
+
+def document_counts(knowledge_base_ids) -> dict:
+    """Each knowledge base's documents in one query (a page of a list shows many):
+    ``{id: {"statuses": {status: count}, "documents": n, "passages": n}}``, the passages being those of its indexed
+    documents as their rows record them, so no chunk is read."""
+    ids = list(knowledge_base_ids)
+    counts = {kb_id: {"statuses": dict.fromkeys(DOCUMENT_STATUSES, 0), "documents": 0, "passages": 0}
+              for kb_id in ids}
+    if ids:
+        rows = db.session.execute(sa.select(
+            Document.knowledge_base_id, Document.status, sa.func.count(),
+            sa.func.coalesce(sa.func.sum(Document.chunks_total), 0)).where(
+            Document.knowledge_base_id.in_(ids)).group_by(Document.knowledge_base_id, Document.status))
+        for kb_id, status, count, chunks in rows:
+            counts[kb_id]["statuses"][status] = count
+            counts[kb_id]["documents"] += count
+            if status == "indexed":
+                counts[kb_id]["passages"] = int(chunks)
+    return counts
 
 
 def document_of(knowledge_base: KnowledgeBase, document: Document) -> Document:

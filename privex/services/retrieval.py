@@ -6,6 +6,7 @@ knowledge base's vector store in one of three modes: ``vector``, ``keyword`` or 
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -14,7 +15,9 @@ from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQu
 
 from privex.extensions import db
 from privex.models import Document, KnowledgeBase
+from privex.plugins import NotInstalled
 from privex.services import components
+from privex.services.errors import Invalid
 from privex.services.filters import parse_filters
 
 MODES = {"vector": VectorStoreQueryMode.DEFAULT, "keyword": VectorStoreQueryMode.TEXT_SEARCH,
@@ -60,6 +63,34 @@ def retrieve(knowledge_base: KnowledgeBase, query: str, *, mode: str = "hybrid",
                                   **{key: metadata[key] for key in POSITION_KEYS if key in metadata}},
                         metadata=metadata))
     return hits
+
+
+def search(knowledge_base: KnowledgeBase, query, *, mode: str | None = None, top_k: int | None = None,
+           threshold: float | None = None, filters: dict | None = None) -> dict:
+    """A test search as a person asks it (the builder's test panel): ``query`` checked, what is left out taken from
+    the knowledge base's query defaults (``retrieval_config``), then ``retrieve``. Returns the mode used, the hits
+    and how long it took; Invalid names each field at fault."""
+    defaults = knowledge_base.retrieval_config or {}
+    mode = mode or defaults.get("mode") or "hybrid"
+    top_k = top_k if top_k is not None else defaults.get("top_k", 5)
+    threshold = threshold if threshold is not None else defaults.get("threshold")
+    errors = {}
+    if not isinstance(query, str) or not query.strip():
+        errors["query"] = ["type a question"]
+    elif len(query) > 2000:
+        errors["query"] = ["at most 2000 characters"]
+    if mode not in MODES:
+        errors["mode"] = [f"one of {', '.join(MODES)}"]
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+        errors["top_k"] = [f"a whole number from 1 to {MAX_TOP_K}"]
+    if errors:
+        raise Invalid("the search cannot run as asked; see `errors`", errors=errors)
+    started = time.perf_counter()
+    try:
+        hits = retrieve(knowledge_base, query.strip(), mode=mode, top_k=top_k, filters=filters, threshold=threshold)
+    except NotInstalled as error:  # the store or model it was built with has been uninstalled since
+        raise Invalid(str(error)) from error
+    return {"mode": mode, "top_k": top_k, "hits": hits, "took_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
 def _document_names(ids) -> dict[str, str]:
