@@ -72,7 +72,7 @@ def test_sign_up_lands_on_the_first_run_guide(client):
         assert step in home and f'href="{link}"' in home
     assert "Ada&#39;s organization › Default" in home  # the switcher shows where they work
     assert 'aria-current="page">Home' in home
-    for area in ("/knowledge", "/chatbots", "/team"):
+    for area in ("/knowledge", "/team"):
         assert "Coming soon" in html(client.get(area))
 
 
