@@ -223,6 +223,7 @@ def test_the_model_step_shows_the_chosen_providers_settings(client, olga, worksp
     assert "fallback_message" not in page.split('id="provider-settings"')[1].split("credential_id")[0]
     openai = html(client.get(f"/chatbots/{bot.id}/build/model?provider=openai", headers={"HX-Request": "true"}))
     assert 'id="model_params-base_url"' in openai and 'id="model_params-temperature"' in openai
+    assert '<label for="model_params-base_url">Base URL</label>' in openai
     assert "OpenAI-compatible" in openai
     saved = client.post(f"/chatbots/{bot.id}/build/model", data={
         "provider": "openai", "max_context_tokens": "3000", "max_answer_tokens": "500",
@@ -351,6 +352,18 @@ def test_the_snippet_and_examples_use_the_configured_address_not_the_host_header
     assert 'data-copy="snippet"' in page
 
 
+def test_the_demo_page_shows_a_live_bot_with_the_configured_address(app, client, olga, workspace):
+    bot = new_bot(workspace, olga)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    client.set_cookie(cookie.key, cookie.value, domain="evil.example")
+    page = html(client.get(f"/widget/demo/{bot.public_id}", base_url="http://evil.example"))
+    origin = app.config["PUBLIC_URL"]
+    assert f'<pre class="snippet" id="snippet"><code>&lt;script src="{origin}/widget.js" data-bot="{bot.public_id}"' \
+        in page and "evil.example" not in page
+    chatbots.update(workspace, bot, {"status": "paused"})
+    assert client.get(f"/widget/demo/{bot.public_id}").status_code == 404
+
+
 def test_allowed_origins_are_saved_one_per_line_and_a_bad_line_is_named(client, olga, workspace):
     bot = new_bot(workspace, olga)
     refused = client.post(f"/chatbots/{bot.id}/origins",
@@ -360,7 +373,7 @@ def test_allowed_origins_are_saved_one_per_line_and_a_bad_line_is_named(client, 
         "Line 2 (“shop.example/contact”): an origin like https://www.example.com (scheme and host, no path)."
     assert bot.config["allowed_origins"] == []
     saved = client.post(f"/chatbots/{bot.id}/origins",
-                        data={"allowed_origins": " https://shop.example \n\nhttp://127.0.0.1:8080\n"})
+                        data={"allowed_origins": " https://shop.example/ \n\nhttp://127.0.0.1:8080\n"})
     assert saved.headers["Location"] == f"/chatbots/{bot.id}/deploy#sites"
     db.session.refresh(bot)
     assert bot.config["allowed_origins"] == ["https://shop.example", "http://127.0.0.1:8080"]

@@ -22,6 +22,7 @@ from privex.web.forms import PageForm
 LEAD_ROWS = 5  # rows of the lead form's editor; a bot asking for more than five details asks for too much
 # Provider settings the bot itself holds (the behaviour step's fallback message): not asked twice.
 BOT_LEVEL_SETTINGS = {"fallback_message"}
+ACRONYMS = {"url", "api", "id", "tls", "ssl"}
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -131,7 +132,8 @@ def model_form(provider, current: dict | None, data: dict, posted: bool = False,
 def setting_field(name: str, schema: dict):
     """A field for one property of a provider's ``config_schema``."""
     kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    label = name.replace("_", " ").capitalize()
+    label = " ".join(word.upper() if word in ACRONYMS else word for word in name.split("_"))
+    label = label[:1].upper() + label[1:]  # base_url -> Base URL
     description = schema.get("description")
     bounds = {key: schema[key] for key in ("minimum", "maximum") if key in schema}
     render = {"min": bounds.get("minimum"), "max": bounds.get("maximum")}
@@ -179,12 +181,12 @@ class BehaviourForm(PageForm):
 
 
 class LeadFieldForm(Form):
-    label = StringField("Label", description="What the visitor reads, like “Work email”.")
-    type = SelectField("Kind", choices=choices([("text", "Text"), ("email", "Email address"), ("tel", "Phone number")]),
-                       validate_choice=False)
-    name = StringField("Stored as (optional)",
-                       description="email, name and phone have their own columns; anything else is kept as is. "
-                                   "Empty: made from the label.")
+    """One detail the lead form asks for (what each field means is said once, above the rows)."""
+
+    label = StringField("Label")
+    type = SelectField("Kind", choices=choices([("text", "Text"), ("email", "Email address"),
+                                                 ("tel", "Phone number")]), validate_choice=False)
+    name = StringField("Stored as")
     required = BooleanField("Required")
 
 
@@ -271,7 +273,10 @@ class OriginsForm(PageForm):
                     "widget works only there (and on this app's demo page).")
 
     def origins(self) -> list[str]:
-        return [line.strip() for line in (self.allowed_origins.data or "").splitlines() if line.strip()]
+        """One origin a line; ``https://shop.example/`` (as copied from the address bar) is ``https://shop.example``,
+        which is what browsers send as the Origin."""
+        lines = [line.strip() for line in (self.allowed_origins.data or "").splitlines() if line.strip()]
+        return [line[:-1] if re.fullmatch(r"https?://[^/\s?#]+/", line) else line for line in lines]
 
     def changes(self) -> dict:
         return {"config": {"allowed_origins": self.origins()}}
