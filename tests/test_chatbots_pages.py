@@ -385,7 +385,7 @@ def test_a_chat_key_is_shown_once_and_fills_the_examples(client, olga, workspace
     page = html(client.get(f"/chatbots/{bot.id}/deploy"))
     assert "Bearer YOUR_KEY" in page and "Create a chat key" in page
     created = client.post(f"/chatbots/{bot.id}/api-key", data={"name": "Website backend"})
-    assert created.status_code == 200
+    assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
     secret = re.search(r'id="secret-key"><code>(pk_[^<]+)</code>', html(created)).group(1)
     assert f"Bearer {secret}" in html(created) and 'data-copy="secret-key"' in html(created)
     key = db.session.scalar(sa.select(APIKey).where(APIKey.name == "Website backend"))

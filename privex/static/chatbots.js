@@ -46,117 +46,129 @@
     return node;
   }
 
-  function Preview(root) {
+  // The preview's state lives here, keyed by its endpoint: the listeners are delegated from the document, so the
+  // preview keeps working whatever htmx swaps or restores from its history.
+  var conversations = {};
+
+  function previewOf(node) {
+    var root = node && node.closest ? node.closest("[data-preview]") : null;
+    if (!root) return null;
     var url = root.getAttribute("data-preview");
-    var log = root.querySelector("[data-preview-log]");
-    var form = root.querySelector("[data-preview-form]");
-    var box = form.querySelector("textarea");
-    var ask = form.querySelector('button[type="submit"]');
-    var status = root.querySelector("[data-preview-status]");
-    var sessionId = null;
-    var busy = false;
-
-    function say(text) { status.textContent = text; }
-
-    function addMessage(role, text) {
-      var node = element("div", "chat-msg " + role);
-      node.appendChild(element("span", "visually-hidden", role === "user" ? "You: " : role === "error" ? "Error: " : "Bot: "));
-      var body = element("span", "text");
-      body.appendChild(document.createTextNode(text || ""));
-      node.appendChild(body);
-      log.appendChild(node);
-      log.scrollTop = log.scrollHeight;
-      return { node: node, text: body.firstChild };
-    }
-
-    function citationList(citations) {
-      var list = element("ol", "citations");
-      list.setAttribute("aria-label", "Sources");
-      citations.forEach(function (citation, index) {
-        var where = citation.position || {};
-        var label = "[" + (citation.n || index + 1) + "] " + (citation.document_name || where.title || "Source");
-        if (where.page) label += " — page " + where.page;
-        if (where.heading) label += " — " + where.heading;
-        list.appendChild(element("li", "", label));
-      });
-      return list;
-    }
-
-    async function send(text) {
-      busy = true;
-      ask.disabled = true;
-      log.setAttribute("aria-busy", "true");
-      addMessage("user", text);
-      var answer = addMessage("bot pending", "");
-      var finished = false;
-      var problem = null;
-      say("The bot is answering…");
-      try {
-        var body = { message: text };
-        if (sessionId) body.session_id = sessionId;
-        var response = await fetch(url, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRFToken": csrfToken() },
-          body: JSON.stringify(body)
-        });
-        if ((response.headers.get("Content-Type") || "").indexOf("text/event-stream") === -1) {
-          problem = response.status === 400 ? "This page has expired: reload it, then ask again."
-            : response.status === 401 ? "You were signed out: sign in again, then ask again."
-            : "The preview could not answer (error " + response.status + ").";
-        } else {
-          await readEvents(response, function (name, data) {
-            if (name === "delta") {
-              answer.text.appendData(data.text || "");
-              log.scrollTop = log.scrollHeight;
-            } else if (name === "citations") {
-              if (data.citations && data.citations.length) answer.node.appendChild(citationList(data.citations));
-            } else if (name === "done") {
-              finished = true;
-              sessionId = data.session_id || sessionId;
-            } else if (name === "error") {
-              problem = data.message || "The answer could not be completed.";
-              if (data.code === 404 && sessionId) sessionId = null;  // the test conversation is gone: start anew
-            }
-          });
-          if (!finished && !problem) problem = "The connection closed before the answer was complete. Try again.";
-        }
-      } catch (error) {
-        problem = "The preview could not be reached. Check your connection, then try again.";
-      }
-      answer.node.classList.remove("pending");
-      if (problem) {
-        if (!answer.text.data) answer.node.remove();
-        addMessage("error", problem.charAt(0).toUpperCase() + problem.slice(1));
-      }
-      busy = false;
-      ask.disabled = false;
-      log.setAttribute("aria-busy", "false");
-      say(problem ? "The bot could not answer." : "The bot answered.");
-    }
-
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var text = box.value.trim();
-      if (!text || busy) { box.focus(); return; }
-      box.value = "";
-      send(text);
-    });
-    box.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
-    });
-    root.querySelector("[data-preview-restart]").addEventListener("click", function () {
-      sessionId = null;
-      Array.prototype.slice.call(log.querySelectorAll(".chat-msg:not(.welcome)")).forEach(function (node) {
-        node.remove();
-      });
-      say("A new test conversation starts with your next question.");
-      box.focus();
-    });
+    var state = conversations[url] || (conversations[url] = { sessionId: null, busy: false });
+    return {
+      state: state,
+      url: url,
+      log: root.querySelector("[data-preview-log]"),
+      box: root.querySelector("[data-preview-form] textarea"),
+      ask: root.querySelector('[data-preview-form] button[type="submit"]'),
+      status: root.querySelector("[data-preview-status]")
+    };
   }
+
+  function addMessage(preview, role, text) {
+    var node = element("div", "chat-msg " + role);
+    node.appendChild(element("span", "visually-hidden", role === "user" ? "You: " : role === "error" ? "Error: " : "Bot: "));
+    var body = element("span", "text");
+    body.appendChild(document.createTextNode(text || ""));
+    node.appendChild(body);
+    preview.log.appendChild(node);
+    preview.log.scrollTop = preview.log.scrollHeight;
+    return { node: node, text: body.firstChild };
+  }
+
+  function citationList(citations) {
+    var list = element("ol", "citations");
+    list.setAttribute("aria-label", "Sources");
+    citations.forEach(function (citation, index) {
+      var where = citation.position || {};
+      var label = "[" + (citation.n || index + 1) + "] " + (citation.document_name || where.title || "Source");
+      if (where.page) label += " — page " + where.page;
+      if (where.heading) label += " — " + where.heading;
+      list.appendChild(element("li", "", label));
+    });
+    return list;
+  }
+
+  async function send(preview, text) {
+    var state = preview.state;
+    state.busy = true;
+    preview.ask.disabled = true;
+    preview.log.setAttribute("aria-busy", "true");
+    addMessage(preview, "user", text);
+    var answer = addMessage(preview, "bot pending", "");
+    var finished = false;
+    var problem = null;
+    preview.status.textContent = "The bot is answering…";
+    try {
+      var body = { message: text };
+      if (state.sessionId) body.session_id = state.sessionId;
+      var response = await fetch(preview.url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(body)
+      });
+      if ((response.headers.get("Content-Type") || "").indexOf("text/event-stream") === -1) {
+        problem = response.status === 400 ? "This page has expired: reload it, then ask again."
+          : response.status === 401 ? "You were signed out: sign in again, then ask again."
+          : "The preview could not answer (error " + response.status + ").";
+      } else {
+        await readEvents(response, function (name, data) {
+          if (name === "delta") {
+            answer.text.appendData(data.text || "");
+            preview.log.scrollTop = preview.log.scrollHeight;
+          } else if (name === "citations") {
+            if (data.citations && data.citations.length) answer.node.appendChild(citationList(data.citations));
+          } else if (name === "done") {
+            finished = true;
+            state.sessionId = data.session_id || state.sessionId;
+          } else if (name === "error") {
+            problem = data.message || "The answer could not be completed.";
+            if (data.code === 404) state.sessionId = null;  // the test conversation is gone: the next starts anew
+          }
+        });
+        if (!finished && !problem) problem = "The connection closed before the answer was complete. Try again.";
+      }
+    } catch (error) {
+      problem = "The preview could not be reached. Check your connection, then try again.";
+    }
+    answer.node.classList.remove("pending");
+    if (problem) {
+      if (!answer.text.data) answer.node.remove();
+      addMessage(preview, "error", problem.charAt(0).toUpperCase() + problem.slice(1));
+    }
+    state.busy = false;
+    preview.ask.disabled = false;
+    preview.log.setAttribute("aria-busy", "false");
+    preview.status.textContent = problem ? "The bot could not answer." : "The bot answered.";
+  }
+
+  document.addEventListener("submit", function (event) {
+    if (!event.target.matches("[data-preview-form]")) return;
+    event.preventDefault();
+    var preview = previewOf(event.target);
+    var text = preview.box.value.trim();
+    if (!text || preview.state.busy) { preview.box.focus(); return; }
+    preview.box.value = "";
+    send(preview, text);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    if (!event.target.matches("[data-preview-form] textarea")) return;
+    event.preventDefault();
+    event.target.form.requestSubmit();
+  });
+  document.addEventListener("click", function (event) {
+    var restart = event.target.closest("[data-preview-restart]");
+    if (!restart) return;
+    var preview = previewOf(restart);
+    preview.state.sessionId = null;
+    Array.prototype.slice.call(preview.log.querySelectorAll(".chat-msg:not(.welcome)")).forEach(function (node) {
+      node.remove();
+    });
+    preview.status.textContent = "A new test conversation starts with your next question.";
+    preview.box.focus();
+  });
 
   function focusAfterSwap() {
     var main = document.getElementById("builder-main");
@@ -166,10 +178,6 @@
     if (target) target.focus();
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    var root = document.querySelector("[data-preview]");
-    if (root) Preview(root);
-  });
   document.addEventListener("htmx:afterSettle", function (event) {
     var swapped = event.detail && event.detail.elt;
     if (swapped && swapped.id === "builder-main") focusAfterSwap();

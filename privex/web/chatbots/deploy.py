@@ -8,7 +8,7 @@ a snippet copied from a page reached at ``localhost`` must still point at the ad
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from privex.clock import now
@@ -88,8 +88,10 @@ def create_key(chatbot_id):
         with show_errors(form):
             key, secret = api_keys.create(workspace, current_user, (form.name.data or "").strip(), ["chat"])
             flash(f"Key “{key.name}” created. Copy it now: it is shown only this once.", "success")
-            form = ApiKeyForm(formdata=None)
-    return render_deploy(chatbot, key_form=form, secret=secret), form_status(form)
+    response = make_response(render_deploy(chatbot, key_form=None if secret else form, secret=secret),
+                             form_status(form))
+    response.headers["Cache-Control"] = "no-store"  # the secret must not be kept by the browser or a proxy
+    return response
 
 
 @bp.post("/<chatbot_id>/delete")

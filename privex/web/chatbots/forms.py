@@ -184,8 +184,8 @@ class LeadFieldForm(Form):
     """One detail the lead form asks for (what each field means is said once, above the rows)."""
 
     label = StringField("Label")
-    type = SelectField("Kind", choices=choices([("text", "Text"), ("email", "Email address"),
-                                                 ("tel", "Phone number")]), validate_choice=False)
+    type = SelectField("Kind", choices=choices([("text", "Text"), ("email", "Email"),
+                                                 ("tel", "Phone")]), validate_choice=False)
     name = StringField("Stored as")
     required = BooleanField("Required")
 
