@@ -287,6 +287,10 @@ def test_the_preview_streams_a_cited_answer_and_carries_the_conversation_on(clie
     ({"message": "hi\x00"}, 422, "contains a NUL character, which cannot be stored"),
     ({"message": "hi", "session_id": "nope"}, 404, "Test session not found."),
     ({"message": "hi", "session_id": str(uuid.uuid4())}, 404, "Test session not found."),
+    ({"message": 42}, 422, "message must be text"),
+    ({"message": "hi", "session_id": ["x"]}, 422, "session_id must be text"),
+    (["hi"], 422, "send a JSON object with your message"),
+    ("hi", 422, "send a JSON object with your message"),
 ])
 def test_a_refused_question_is_one_error_event_with_its_status(client, olga, workspace, body, status, message):
     bot = new_bot(workspace, olga)
@@ -294,6 +298,34 @@ def test_a_refused_question_is_one_error_event_with_its_status(client, olga, wor
     assert response.status_code == status and response.mimetype == "text/event-stream"
     [(name, data)] = events(response)
     assert name == "error" and data["code"] == status and data["message"] == message
+
+
+ODD = ["x" * 5000, "\x00", "-1", "1e999", "../../etc/passwd", "", "nope", "https://a b", "#zzzzzz"]
+
+
+def test_odd_input_on_every_form_is_refused_never_a_500(client, olga, workspace):
+    bot = new_bot(workspace, olga)
+    names = ["name", "description", "system_prompt", "knowledge_base_ids", "provider", "credential_id",
+             "max_context_tokens", "max_answer_tokens", "model_params-max_sentences", "retrieval-mode",
+             "retrieval-top_k", "retrieval-threshold", "fallback_message", "history_window", "citations",
+             "rate_limit_per_minute", "lead_capture-enabled", "lead_capture-when", "lead_capture-after_messages",
+             "lead_capture-field_0-label", "lead_capture-field_0-name", "lead_capture-field_0-type",
+             "lead_capture-consent_text", "welcome_message", "appearance-color", "appearance-position",
+             "appearance-avatar_url", "appearance-title", "appearance-placeholder", "allowed_origins", "status",
+             "message", "session_id", "then"]
+    paths = [f"/chatbots/{bot.id}/build/{step}" for step in ("instructions", "knowledge", "model", "behaviour",
+                                                              "leads", "appearance")]
+    paths += [f"/chatbots/{bot.id}/{path}" for path in ("status", "origins", "api-key", "preview")] + ["/chatbots/new"]
+    for offset in range(len(ODD)):
+        data = {name: ODD[(index + offset) % len(ODD)] for index, name in enumerate(names)}
+        for path in paths:
+            response = client.post(path, data=data)
+            assert response.status_code in (200, 302, 404, 422), (path, offset, response.status_code)
+    preview = client.post(f"/chatbots/{bot.id}/preview", data="{not json", content_type="application/json")
+    assert preview.status_code == 422 and events(preview)[0][1]["message"] == "send a JSON object with your message"
+    assert client.get("/chatbots?page=-1").status_code == 200
+    assert client.get(f"/chatbots/{bot.id}/conversations?page=99999999999999999999").status_code == 200
+    assert client.get("/chatbots?page=abc").status_code == 200
 
 
 def test_a_real_conversation_cannot_be_continued_from_the_preview(client, olga, workspace):

@@ -22,11 +22,17 @@ analytics card); the preview's script is ``static/chatbots.js``.
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from privex.web.shell import NavEntry
 
 bp = Blueprint("chatbots", __name__, url_prefix="/chatbots")
 NAV = NavEntry("Chatbots", "web.chatbots.index", order=30)
+LAST_PAGE = 100_000  # a page number past any list: beyond it, PostgreSQL's OFFSET would overflow
+
+
+def page_number() -> int:
+    """The ``?page=`` asked for, from 1 to LAST_PAGE (anything else is the nearest of them)."""
+    return max(1, min(request.args.get("page", 1, type=int), LAST_PAGE))
 
 from privex.web.chatbots import builder, deploy, history, preview  # noqa: E402,F401  (their routes are on bp)

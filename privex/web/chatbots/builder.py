@@ -19,7 +19,7 @@ from privex.extensions import db, state
 from privex.models import Chatbot, Credential, KnowledgeBase
 from privex.services import chatbots
 from privex.services.errors import Invalid, NotFound
-from privex.web.chatbots import bp
+from privex.web.chatbots import bp, page_number
 from privex.web.chatbots.forms import (LEAD_ROWS, AppearanceForm, BehaviourForm, InstructionsForm, KnowledgeForm,
                                        LeadsForm, NewChatbotForm, choices, model_form)
 from privex.web.forms import form_status, show_errors
@@ -54,7 +54,8 @@ def index():
     """The workspace's chatbots, newest first, with their status and knowledge."""
     workspace_for("resources.read")
     page = db.paginate(scoped(Chatbot).options(orm.selectinload(Chatbot.knowledge_bases))
-                       .order_by(Chatbot.created_at.desc(), Chatbot.id), per_page=PER_PAGE, error_out=False)
+                       .order_by(Chatbot.created_at.desc(), Chatbot.id), page=page_number(), per_page=PER_PAGE,
+                       error_out=False)
     has_knowledge = db.session.scalar(scoped(KnowledgeBase).with_only_columns(KnowledgeBase.id).limit(1)) is not None
     return render_template("chatbots/index.html", page=page, has_knowledge=has_knowledge,
                            can_write=may("resources.write"))

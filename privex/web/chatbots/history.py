@@ -15,7 +15,7 @@ from privex.extensions import db
 from privex.models import ChatMessage, ChatSession, Chatbot
 from privex.services import analytics
 from privex.services.errors import NotFound
-from privex.web.chatbots import bp
+from privex.web.chatbots import bp, page_number
 from privex.web.shell import resource_or_404
 
 PER_PAGE = 20
@@ -31,7 +31,7 @@ def conversations(chatbot_id):
         statement = statement.where(ChatSession.is_test.is_(False))
     statement = statement.order_by(sa.func.coalesce(ChatSession.last_message_at, ChatSession.created_at).desc(),
                                    ChatSession.id)
-    page = db.paginate(statement, per_page=PER_PAGE, error_out=False)
+    page = db.paginate(statement, page=page_number(), per_page=PER_PAGE, error_out=False)
     counts = dict(db.session.execute(sa.select(ChatMessage.session_id, sa.func.count()).where(
         ChatMessage.session_id.in_([session.id for session in page.items])).group_by(ChatMessage.session_id)).all())
     return render_template("chatbots/conversations.html", chatbot=chatbot, page=page, counts=counts,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from flask import Response, stream_with_context
+from flask import Response, request, stream_with_context
+from werkzeug.datastructures import MultiDict
 
 from privex.extensions import db
 from privex.models import Chatbot
@@ -29,8 +30,8 @@ from privex.web.shell import resource_or_404
 def preview(chatbot_id):
     """Ask the bot as it is saved now; the answer streams back as server-sent events."""
     chatbot = resource_or_404(Chatbot, chatbot_id, "resources.write")
-    form = PreviewForm()
     try:
+        form = PreviewForm(formdata=posted())
         if not form.validate():
             problems = {name: errors for name, errors in form.errors.items() if name != "csrf_token"}
             raise Invalid("; ".join(message for errors in problems.values() for message in errors), errors=problems)
@@ -43,6 +44,21 @@ def preview(chatbot_id):
         refusal = {"type": "error", "code": status_of(error), "message": error.message, "errors": error.errors}
         return stream([refusal], status=status_of(error))
     return stream({**event, "session_id": session_id} if event["type"] == "done" else event for event in events)
+
+
+def posted() -> MultiDict | None:
+    """The question as form data: the page's script sends a JSON object (``message``, ``session_id``), a form post
+    its fields. Anything else is refused before a form reads it."""
+    if not request.is_json:
+        return None  # the form reads request.form
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("send a JSON object with your message", errors={"message": ["required"]})
+    wrong = {key: ["must be text"] for key in ("message", "session_id")
+             if body.get(key) is not None and not isinstance(body[key], str)}
+    if wrong:
+        raise Invalid("; ".join(f"{key} must be text" for key in wrong), errors=wrong)
+    return MultiDict({key: body[key] for key in ("message", "session_id") if body.get(key) is not None})
 
 
 def continued(session_id: str | None):
