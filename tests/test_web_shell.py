@@ -72,8 +72,8 @@ def test_sign_up_lands_on_the_first_run_guide(client):
         assert step in home and f'href="{link}"' in home
     assert "Ada&#39;s organization › Default" in home  # the switcher shows where they work
     assert 'aria-current="page">Home' in home
-    for area in ("/chatbots",):
-        assert "Coming soon" in html(client.get(area))
+    for area in ("/knowledge", "/chatbots", "/team"):  # every area is built: none says it is coming
+        assert "Coming soon" not in html(client.get(area))
 
 
 def test_sign_up_refusals_are_shown_beside_their_fields(client):

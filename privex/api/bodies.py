@@ -77,12 +77,13 @@ def init_app(app: Flask) -> None:
 def guard_request() -> None:
     _require_the_routes_body_type()
     errors = {}
-    if request.is_json and request.content_length != 0:
-        errors.update(_unstorable(_bounded_json(request.get_data(cache=True)), ()))
-    # The pages (the builder, the back office, sign-in) check their own forms and query strings (a search box is a
-    # GET form) and show each refusal beside its field; a bare 422 page would lose what was typed. The API has no
-    # page to go back to.
+    parsed = _bounded_json(request.get_data(cache=True)) if request.is_json and request.content_length != 0 else None
+    # Every JSON body is bounded (above), wherever it goes. Storable text is the API's rule here; the pages (the
+    # builder, the back office, sign-in, the preview's JSON) check their own forms, query strings and bodies and show
+    # each refusal where it was made (beside its field, in the chat): a bare 422 page would lose what was typed.
     if wants_json():
+        if parsed is not None:
+            errors.update(_unstorable(parsed, ()))
         errors.update(_unstorable_pairs(request.args.lists()))
     if request.mimetype in FORM_TYPES and wants_json():
         form, files = _form()

@@ -5,7 +5,7 @@ every call to a model; chunk counts are the knowledge base's vector store's (it 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -15,6 +15,7 @@ from privex.models import (ChatMessage, ChatSession, Chatbot, Document, Knowledg
                            Organization, TokenUsage)
 from privex.models.knowledge import DOCUMENT_STATUSES
 from privex.services import components
+from privex.services.errors import Invalid
 
 
 def chatbot_summary(chatbot: Chatbot) -> dict:
@@ -35,6 +36,28 @@ def chatbot_summary(chatbot: Chatbot) -> dict:
             "thumbs_up": ratings.get(1, 0), "thumbs_down": ratings.get(-1, 0),
             "leads": db.session.scalar(sa.select(sa.func.count()).select_from(Lead).where(
                 Lead.chatbot_id == chatbot.id))}
+
+
+def messages_per_day(chatbot: Chatbot, days: int = 30) -> list[dict]:
+    """Messages (questions and answers) of the bot's real conversations on each of the last ``days`` days, oldest
+    first, today included and days without any given as 0. Days are UTC days, as every stored time is UTC."""
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
+        raise Invalid("days must be a whole number from 1 to 366", errors={"days": ["from 1 to 366"]})
+    today = now().date()
+    first = today - timedelta(days=days - 1)
+    day = sa.func.date(sa.func.timezone("UTC", ChatMessage.created_at))
+    counted = dict(db.session.execute(
+        sa.select(day, sa.func.count()).join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(ChatSession.chatbot_id == chatbot.id, ChatSession.is_test.is_(False),
+               ChatMessage.created_at >= datetime_at(first))
+        .group_by(day)).all())
+    return [{"day": first + timedelta(days=offset), "messages": counted.get(first + timedelta(days=offset), 0)}
+            for offset in range(days)]
+
+
+def datetime_at(day: date):
+    """Midnight UTC at the start of ``day``."""
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
 def organization_usage(organization: Organization, days: int) -> dict:

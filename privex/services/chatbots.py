@@ -185,12 +185,14 @@ def check_details(changes: dict) -> None:
 
 def create(workspace: Workspace, user_id, payload: dict) -> Chatbot:
     """A live chatbot from a name, optional description, settings and knowledge bases; within the plan's limit.
-    Commits."""
+    With ``status: "draft"`` it is saved but not live (the builder's pages build a bot that way, step by step,
+    and publish it with ``update``); ``deployed_at`` is when it went live. Commits."""
     check_details({"name": payload.get("name"), **{key: payload[key] for key in ("description", "status")
                                                    if key in payload}})
     plans.enforce(db.session.get(Organization, workspace.organization_id), "chatbots")
+    status = payload.get("status") or "active"
     chatbot = Chatbot(workspace_id=workspace.id, name=payload["name"], description=payload.get("description"),
-                      status=payload.get("status") or "active", deployed_at=now(),
+                      status=status, deployed_at=now() if status == "active" else None,
                       config=resolve_config(workspace, {}, payload.get("config") or {}), created_by_id=user_id)
     chatbot.knowledge_bases = knowledge_bases(workspace, payload.get("knowledge_base_ids"))
     db.session.add(chatbot)
@@ -211,6 +213,8 @@ def update(workspace: Workspace, chatbot: Chatbot, changes: dict) -> Chatbot:
     for key in ("name", "description", "status"):
         if key in changes:
             setattr(chatbot, key, changes[key])
+    if chatbot.status == "active" and chatbot.deployed_at is None:  # a bot built as a draft goes live
+        chatbot.deployed_at = now()
     db.session.commit()
     return chatbot
 

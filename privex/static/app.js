@@ -35,6 +35,7 @@
   }
 
   function focusFirstError(root) {
+    if (!root || !root.querySelector) return;  // htmx restoring a page from its history names no target
     var invalid = root.querySelector('[aria-invalid="true"]');
     if (invalid) invalid.focus();
   }

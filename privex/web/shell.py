@@ -272,3 +272,18 @@ def signed_in_only(view):
         return sign_in_first() or view(*args, **kwargs)
 
     return wrapper
+
+
+LAST_PAGE = 100_000  # a page number past any list: beyond it, PostgreSQL's OFFSET would overflow (a 500)
+
+
+def page_number(argument: str = "page") -> int:
+    """The ``?page=`` (or another argument) asked for, from 1 to LAST_PAGE; anything else is the nearest of them."""
+    return max(1, min(request.args.get(argument, 1, type=int), LAST_PAGE))
+
+
+def paginate(statement, per_page: int, *, argument: str = "page", count: bool = True):
+    """One page of ``statement``'s rows for a list page (``?page=N``): a page past the end is empty, never an error,
+    and no page number overflows the database's OFFSET. Every list of the builder pages through this."""
+    return db.paginate(statement, page=page_number(argument), per_page=per_page, max_per_page=per_page,
+                       error_out=False, count=count)

@@ -7,10 +7,11 @@ authenticates by API key or by the page's origin, never by cookie.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, abort, current_app, render_template, send_from_directory, url_for
 
 from privex.extensions import db
 from privex.models import Chatbot
+from privex.urls import public_url
 from privex.web.shell import public_page
 
 bp = Blueprint("widget", __name__)
@@ -35,4 +36,5 @@ def demo(public_id: str):
     bot = db.session.scalar(sa.select(Chatbot).where(Chatbot.public_id == public_id))
     if bot is None or bot.status != "active":  # as on the public API: only a live bot chats
         abort(404)
-    return render_template("widget/demo.html", bot=bot)
+    # The snippet names the configured address (PRIVEX_PUBLIC_URL), never the Host header this request came with.
+    return render_template("widget/demo.html", bot=bot, widget_src=public_url(url_for("web.widget.widget_js")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from privex.extensions import db, state
+from privex.extensions import state
 from privex.models import Document, KnowledgeBase
 from privex.plugins import NotInstalled
 from privex.services import knowledge, retrieval
@@ -14,7 +14,7 @@ from privex.services.errors import ServiceError
 from privex.web.forms import form_status, show_errors
 from privex.web.knowledge import BUSY, bp, forget_draft, remembered_drafts
 from privex.web.knowledge.forms import SearchForm, details, details_form, details_of
-from privex.web.shell import may, resource_or_404, scoped, workspace_for
+from privex.web.shell import may, paginate, resource_or_404, scoped, workspace_for
 
 BASES_PER_PAGE = 20
 DOCUMENTS_PER_PAGE = 50
@@ -23,8 +23,7 @@ DOCUMENTS_PER_PAGE = 50
 @bp.get("")
 def index():
     workspace = workspace_for("resources.read")
-    page = db.paginate(scoped(KnowledgeBase).order_by(KnowledgeBase.name, KnowledgeBase.id),
-                       per_page=BASES_PER_PAGE, max_per_page=BASES_PER_PAGE, error_out=False)
+    page = paginate(scoped(KnowledgeBase).order_by(KnowledgeBase.name, KnowledgeBase.id), BASES_PER_PAGE)
     counts = knowledge.document_counts([knowledge_base.id for knowledge_base in page.items])
     return render_template("knowledge/index.html", page=page, counts=counts,
                            drafts=unfinished_drafts(workspace) if may("resources.write") else [])
@@ -61,8 +60,7 @@ def documents_page(knowledge_base: KnowledgeBase, total: int):
     """This request's page of the documents, newest first (``total`` is known from the summary: no count query)."""
     statement = scoped(Document).where(Document.knowledge_base_id == knowledge_base.id).order_by(
         Document.created_at.desc(), Document.name, Document.id)
-    page = db.paginate(statement, per_page=DOCUMENTS_PER_PAGE, max_per_page=DOCUMENTS_PER_PAGE, error_out=False,
-                       count=False)
+    page = paginate(statement, DOCUMENTS_PER_PAGE, count=False)
     page.total = total
     return page
 

@@ -18,7 +18,7 @@ from privex.web.forms import form_status, show_errors
 from privex.web.knowledge import BUSY, bp, json_refusal, wants_json
 from privex.web.knowledge.bases import show, summary
 from privex.web.knowledge.forms import RenameForm
-from privex.web.shell import may, resource_or_404, scoped
+from privex.web.shell import may, page_number, resource_or_404, scoped
 
 CHUNKS_PER_PAGE = 20
 MAX_POLLED = 100  # documents one progress request reports on (a page of the list shows 50)
@@ -108,12 +108,12 @@ class Window:
 
 def chunk_window(knowledge_base: KnowledgeBase, document: Document) -> tuple[Window, list[dict], str | None]:
     """This request's page of the document's chunks, as its knowledge base's vector store holds them."""
-    page = request.args.get("page", 1, type=int) or 1
+    page = page_number()
     try:
         store = components.vector_store(knowledge_base)
         # An indexed document's row knows its chunks; counting them in the store reads their text (a 50 MB PDF's).
         total = document.chunks_total if document.status == "indexed" else store.summary(str(document.id))["chunks"]
-        window = Window(page=max(1, page), per_page=CHUNKS_PER_PAGE, total=total)
+        window = Window(page=page, per_page=CHUNKS_PER_PAGE, total=total)
         return window, store.chunks(str(document.id), offset=window.offset, limit=window.per_page), None
     except NotInstalled as error:
         return Window(page=1, per_page=CHUNKS_PER_PAGE, total=0), [], str(error)

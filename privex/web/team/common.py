@@ -103,7 +103,7 @@ def organization_role() -> str | None:
 
 def listing(statement, per_page: int = 20):
     """One page of ``statement``'s rows (``?page=N``; a page past the end is empty, never an error)."""
-    return db.paginate(statement, per_page=per_page, max_per_page=per_page, error_out=False)
+    return shell.paginate(statement, per_page)
 
 
 def refused(render, error: ServiceError, **context):

@@ -23,6 +23,7 @@ from privex.services import organizations as service
 from privex.services.errors import ServiceError
 from privex.urls import public_url
 from privex.web.forms import PageForm, form_status, show_errors
+from privex.web import shell
 from privex.web.team import bp, common
 
 ROLE_ORDER = sa.case({"owner": 0, "admin": 1, "member": 2}, value=OrganizationMember.role)
@@ -61,8 +62,7 @@ def render(*, invite: InviteForm | None = None, rename: OrganizationForm | None 
         .order_by(ROLE_ORDER, OrganizationMember.created_at, OrganizationMember.id), per_page=25)
     pending = None
     if common.may("org.members.invite"):
-        pending = db.paginate(invitations.pending(organization), page=request.args.get("invitations", 1, type=int),
-                              per_page=20, max_per_page=20, error_out=False)
+        pending = shell.paginate(invitations.pending(organization), 20, argument="invitations")
     workspace_names = dict(db.session.execute(sa.select(Workspace.id, Workspace.name).where(
         Workspace.organization_id == organization.id)).all())
     owners = db.session.scalar(sa.select(sa.func.count()).where(
