@@ -9,7 +9,10 @@ server in front. Set-up, in a child process against a fresh embedded PostgreSQL 
 - the knowledge area: 1,000 knowledge bases (the list shows 20 a page), one of which holds 1,000 documents (the
   documents page shows 50 a page, each with its status, a progress bar while busy, the reason of a failure and the
   confirm dialogs to reindex or delete it): 900 indexed, 50 failed with a reason, 30 processing (the newest, so the
-  first page polls) and 20 pending; rows inserted in bulk.
+  first page polls) and 20 pending;
+- the chatbots area: 1,000 chatbots, one with 1,000 conversations of four messages (a quarter rated);
+- the team area: 1,000 more members of the organization, 1,000 API keys and 1,000 credentials;
+  rows inserted in bulk.
 
 Measured per page: ``REQUESTS`` timed requests after ``WARM_UP``; p50, p95 and mean in milliseconds, the statements
 the request ran and the size of the answer. Other areas add their lists by appending a set-up function to ``AREAS``
@@ -71,7 +74,9 @@ def _markdown(results: dict, seconds: float) -> str:
         f"Method: one signed-in person; {REQUESTS} timed requests per page after {WARM_UP} warm-up requests, each "
         f"through Flask's test client (routing, session, permission checks, SQL and templates; no network). The "
         f"knowledge area holds {ITEMS:,} knowledge bases, one of them with {ITEMS:,} documents (900 indexed, 50 "
-        f"failed, 30 processing, 20 pending). Load average before: {results['load']}. Aim (issue 10): p95 under "
+        f"failed, 30 processing, 20 pending); the chatbots area {ITEMS:,} bots, one with {ITEMS:,} conversations; the "
+        f"team area {ITEMS:,} more members, {ITEMS:,} API keys and {ITEMS:,} credentials. Load average before: "
+        f"{results['load']}. Aim (issue 10): p95 under "
         f"{AIM_MS} ms. *App CPU* is the Python process's own CPU time per request (the database's is not in it): "
         f"unlike the wall-clock figures it hardly moves with other load on the machine.\n\n",
         "| page | p50 ms | p95 ms | mean ms | app CPU ms (mean) | statements | answer |\n"
@@ -135,7 +140,84 @@ def knowledge_lists(app, client) -> list[Case]:
     ]
 
 
-AREAS = [knowledge_lists]
+def chatbot_lists(app, client) -> list[Case]:
+    """1,000 chatbots, one of them with 1,000 conversations of four messages each (and some ratings)."""
+    import sqlalchemy as sa
+
+    from privex.extensions import db
+    from privex.models import ChatMessage, ChatSession, Chatbot, MessageFeedback, Workspace
+    from privex.services.chatbots import ChatbotConfig
+
+    workspace = db.session.scalars(sa.select(Workspace)).one()
+    now = datetime.now(timezone.utc)
+    config = ChatbotConfig().load({})
+    bots = [{"id": uuid.uuid4(), "workspace_id": workspace.id, "name": f"Helper {number:04d}", "config": config,
+             "status": "active" if number % 10 else "paused", "public_id": f"bot_bench{number:06d}",
+             "created_at": now - timedelta(seconds=ITEMS - number)} for number in range(ITEMS)]
+    db.session.execute(sa.insert(Chatbot), bots)
+    busy = bots[-1]["id"]
+    sessions, messages, ratings = [], [], []
+    for number in range(ITEMS):
+        session_id = uuid.uuid4()
+        started = now - timedelta(minutes=ITEMS - number)
+        sessions.append({"id": session_id, "workspace_id": workspace.id, "chatbot_id": busy, "channel": "widget",
+                         "user_metadata": {}, "created_at": started, "last_message_at": started})
+        for turn in range(2):
+            answer = uuid.uuid4()
+            messages += [{"id": uuid.uuid4(), "workspace_id": workspace.id, "session_id": session_id, "role": "user",
+                          "content": "How many days of holiday do I get?", "citations": [], "metadata_": {},
+                          "created_at": started + timedelta(seconds=2 * turn)},
+                         {"id": answer, "workspace_id": workspace.id, "session_id": session_id,
+                          "role": "assistant", "content": "Twenty-five days a year [1].", "latency_ms": 40,
+                          "citations": [{"n": 1, "document_name": "handbook.md", "text": "25 days"}],
+                          "metadata_": {"finish_reason": "stop"}, "created_at": started + timedelta(seconds=2 * turn + 1)}]
+            if number % 4 == 0 and turn == 0:
+                ratings.append({"id": uuid.uuid4(), "workspace_id": workspace.id, "message_id": answer,
+                                "rating": 1 if number % 8 else -1})
+    db.session.execute(sa.insert(ChatSession), sessions)
+    db.session.execute(sa.insert(ChatMessage), messages)
+    db.session.execute(sa.insert(MessageFeedback), ratings)
+    db.session.commit()
+    db.session.execute(sa.text("ANALYZE chatbots; ANALYZE chat_sessions; ANALYZE chat_messages"))
+    db.session.commit()
+    return [Case("Chatbots (page 1 of 50)", "/chatbots"),
+            Case("A chatbot's conversations and analytics card (1,000 conversations)", f"/chatbots/{busy}/conversations")]
+
+
+def team_lists(app, client) -> list[Case]:
+    """1,000 members of the organization, 1,000 API keys and 1,000 credentials in the workspace."""
+    import sqlalchemy as sa
+
+    from privex.extensions import db
+    from privex.models import APIKey, AuthIdentity, Credential, OrganizationMember, User, Workspace
+    from privex.services import credentials
+
+    workspace = db.session.scalars(sa.select(Workspace)).one()
+    users = [{"id": uuid.uuid4(), "username": f"member{number:04d}", "display_name": f"Member {number:04d}"}
+             for number in range(ITEMS)]
+    db.session.execute(sa.insert(User), users)
+    db.session.execute(sa.insert(AuthIdentity), [{"id": uuid.uuid4(), "user_id": user["id"], "provider": "email",
+                                                  "provider_id": f"{user['username']}@example.com",
+                                                  "credentials": {}} for user in users])
+    db.session.execute(sa.insert(OrganizationMember), [
+        {"id": uuid.uuid4(), "organization_id": workspace.organization_id, "user_id": user["id"],
+         "role": "member" if number % 20 else "admin"} for number, user in enumerate(users)])
+    db.session.execute(sa.insert(APIKey), [
+        {"id": uuid.uuid4(), "workspace_id": workspace.id, "name": f"Key {number:04d}", "prefix": f"pk_{number:010x}",
+         "key_hash": "0" * 64, "permissions": ["chat"]} for number in range(ITEMS)])
+    secret = credentials.encrypt({"token": "secret_bench_value_0123456789"})
+    db.session.execute(sa.insert(Credential), [
+        {"id": uuid.uuid4(), "workspace_id": workspace.id, "name": f"Credential {number:04d}", "provider": "notion",
+         "credential_type": "token", "encrypted_data": secret, "metadata_": {"hints": {"token": "…6789"}}}
+        for number in range(ITEMS)])
+    db.session.commit()
+    db.session.execute(sa.text("ANALYZE users; ANALYZE organization_members; ANALYZE api_keys; ANALYZE credentials"))
+    db.session.commit()
+    return [Case("Team members (1,001 members)", "/team"), Case("API keys (1,000 keys)", "/team/api-keys"),
+            Case("Credentials (1,000 credentials)", "/team/credentials")]
+
+
+AREAS = [knowledge_lists, chatbot_lists, team_lists]
 
 
 def child(folder: Path) -> None:
