@@ -40,7 +40,8 @@ class EvaluationRun(WorkspaceScoped, Model):
     finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     questions: Mapped[list["EvaluationQuestion"]] = relationship(
-        back_populates="run", cascade="all, delete-orphan", passive_deletes=True, order_by="EvaluationQuestion.position")
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="EvaluationQuestion.position")
 
 
 class EvaluationQuestion(WorkspaceScoped, Model):

@@ -83,8 +83,9 @@ def start(knowledge_base: KnowledgeBase, user_id, questions: Sequence[Question],
     Conflict while another run of this knowledge base is under way."""
     if busy(knowledge_base) is not None:
         raise Conflict("an evaluation of this knowledge base is already running: wait for it to finish")
+    # The clock, not the database's now(): that is the transaction's start, the same for two runs started in one.
     run = EvaluationRun(workspace_id=knowledge_base.workspace_id, knowledge_base_id=knowledge_base.id,
-                        created_by_id=user_id, source=source[:512], settings=settings,
+                        created_at=now(), created_by_id=user_id, source=source[:512], settings=settings,
                         questions_total=len(questions))
     db.session.add(run)
     db.session.flush()
