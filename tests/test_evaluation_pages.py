@@ -54,12 +54,15 @@ def test_a_run_shows_its_results_chart_and_failing_questions(client, handbook):
     assert run.status == "done"
     assert "Evaluating 4 questions." in text and "Results" in text
     assert "The next run will show how each score changed." in text
-    for mode, label in (("vector", "Meaning"), ("keyword", "Words"), ("hybrid", "Meaning and words")):
-        ndcg = f"{run.summary[mode]['ndcg@10']:.3f}"
-        assert re.search(rf"{label} <span class=\"hint\">\({mode}\)</span></th>\s*<td class=\"team-number\">{ndcg}",
-                         page), mode
+    assert re.search(r'<th scope="col" class="team-number">Meaning <span class="hint">\(vector\)</span></th>'
+                     r'<th scope="col" class="team-number">Words <span class="hint">\(keyword\)</span></th>', page)
+    for metric, label in (("ndcg@10", "nDCG@10"), ("recall@1", "Recall@1"), ("recall@10", "Recall@10"),
+                          ("mrr@10", "MRR@10")):
+        cells = r"\s*".join(rf'<td class="team-number">{run.summary[mode][metric]:.3f}</td>'
+                            for mode in ("vector", "keyword", "hybrid"))
+        assert re.search(rf'<th scope="row">{label}</th>\s*{cells}', page), metric
     # The chart, with the same numbers in words for screen readers.
-    assert '<svg viewBox="0 0 320' in page and 'role="img" aria-labelledby="chart-title chart-desc"' in page
+    assert '<svg viewBox="0 0 400' in page and 'role="img" aria-labelledby="chart-title chart-desc"' in page
     assert f"Words: nDCG@10 {run.summary['keyword']['ndcg@10']:.3f}, Recall@10" in page
     assert "All (4)" in text and "Failing only (1)" in text
     assert "Which city is Mongolia's capital?" in page.replace("&#39;", "'")
