@@ -80,7 +80,7 @@ def test_a_second_run_shows_the_change_and_the_earlier_runs(client, handbook):
     change = second.summary["vector"]["ndcg@10"] - first.summary["vector"]["ndcg@10"]
     sign = "±" if round(change, 3) == 0 else ("+" if change > 0 else "−")
     assert f'<span class="eval-delta' in page and f"{sign}{abs(change):.3f}" in page
-    assert "Changes are against the run of" in page and "Earlier runs" in page
+    assert "Changes are against the run of" in page and "Recent runs" in page
     assert f"/quality?run={first.id}" in page
 
 
