@@ -5,10 +5,15 @@ each dimension gets its own partial HNSW index on ``embedding::vector(N) WHERE e
 to mix sizes), and queries repeat that expression so the planner uses it. Modes:
 
 - ``default`` (vector): cosine similarity, HNSW with iterative scans so the knowledge-base filter keeps recall;
-- ``text_search`` / ``sparse`` (keyword): PostgreSQL full text on the generated ``text_search`` column, any word
-  of the query matching (a question rarely contains every word of its answer), ranked by ``ts_rank_cd``. In a large
-  knowledge base only the chunks holding the question's *rare* words are ranked (see ``KEYWORD_BUDGET``);
-- ``hybrid`` (the default of the retrieval service): reciprocal rank fusion of both, in one statement.
+- ``text_search`` / ``sparse`` (keyword): BM25 over the chunks' stemmed terms (``keywords``, ``terms``): the inner
+  product of each chunk's stored BM25 weights with the question's IDF vector. In a large knowledge base only the
+  chunks holding the question's *rarest* terms are scored (see ``KEYWORD_BUDGET``). ``ts_rank_cd`` over the
+  ``text_search`` column was 0.19 nDCG@10 below BM25 on SciFact (no IDF, no length normalisation);
+- ``hybrid`` (the default of the retrieval service): score fusion of both over a fixed pool of candidates, in one
+  statement (``_hybrid``).
+
+Every ordering ends with the chunk id, so equal scores rank the same in every process; each side ranks
+``CANDIDATES`` chunks whatever ``top_k`` is, so a question's first hits do not change with ``top_k``.
 
 Writes go through the Flask-SQLAlchemy session, so they commit or roll back with the caller's transaction
 (deleting a document and its vectors is one transaction).
@@ -37,8 +42,12 @@ from privex_pgvector import terms as bm25
 
 # Candidates each side of a query ranks (vector: nearest by cosine; keyword: best by BM25), whatever top_k is: the
 # same question ranks the same at top_k 5, 10 and 50 (the API's cap). Tuned on SciFact's training claims (BENCHMARKS.md).
-CANDIDATES = 100
-VECTOR_WEIGHT = 0.5  # hybrid: the weight of the normalised cosine similarity; BM25 gets the rest
+CANDIDATES = 50
+VECTOR_WEIGHT = 0.6  # hybrid: the weight of the normalised cosine similarity; BM25 gets the rest
+# Hybrid fusion: "score" (min-max normalised scores, weighted) or "rrf" (reciprocal rank fusion, 1 / (RRF_K + rank)
+# within the pooled candidates), kept to compare: score fusion measured better on SciFact (BENCHMARKS.md).
+FUSION = "score"
+RRF_K = 60
 INDEX_PREFIX = "plg_pgvector_hnsw_"  # plugin-owned objects start with plg_, which migrations leave alone
 KEYWORD_MODES = {VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE}
 ADD_BATCH = 1000  # rows per INSERT (14 parameters each)
@@ -330,6 +339,8 @@ class PGVectorStore(BasePydanticVectorStore):
                   .join(pool, pool.c.id == Chunk.id).subquery("scored"))
 
         def normalised(column):
+            if FUSION == "rrf":
+                return 1.0 / (RRF_K + sa.func.rank().over(order_by=column.desc()))
             low, high = sa.func.min(column).over(), sa.func.max(column).over()
             return sa.func.coalesce((column - low) / sa.func.nullif(high - low, 0), 0.0)
 
