@@ -55,7 +55,7 @@ ADD_BATCH = 1000  # rows per INSERT (14 parameters each)
 # base a question's common words ("take", "effect") are in most chunks, so only the chunks holding its rarest terms
 # are scored, as long as those add up to at most this many (from the exact per-term counts of the statistics).
 # A chunk holding none of the rare terms can only score on common ones, whose IDF is low. 0 scores every match.
-KEYWORD_BUDGET = 2000
+KEYWORD_BUDGET = 1000
 _indexed: set[int] = set()
 
 
