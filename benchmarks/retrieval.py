@@ -137,11 +137,13 @@ def _markdown(results: list[dict], seconds: float) -> str:
                  "question): " + "; ".join(
                      f"{result['chunks']:,} chunks: median {result['matches'][0]:,.0f} "
                      f"({result['matches'][0] / result['kb_chunks'] * 100:.0f}%), p10 {result['matches'][1]:,}, "
-                     f"p90 {result['matches'][2]:,}" for result in results) + f". The store ranks at most "
-                 f"{results[0].get('keyword_budget', 0)} of them (`KEYWORD_BUDGET`): those holding the question's "
-                 f"rare words, or all its words when every word is common, with each word's frequency in the "
-                 f"knowledge base counted (up to the budget) and cached per process; each mode starts with an empty "
-                 f"cache, which its 20 warm-up queries partly fill.\n")
+                     f"p90 {result['matches'][2]:,}" for result in results) + f". BM25 scores those holding the "
+                 f"question's rarest terms, as long as they add up to at most {results[0].get('keyword_budget', 0)} "
+                 f"chunks (`KEYWORD_BUDGET`, from the knowledge base's exact term counts), and at least "
+                 f"{results[0].get('candidates', 0)} (`CANDIDATES`). The chunks were loaded by COPY without keyword "
+                 f"data; the store's `keywords.fill` gave every knowledge base its terms, weights and statistics "
+                 f"afterwards in " + "; ".join(f"{result.get('fill_seconds', 0):.0f} s ({result['chunks']:,})"
+                                               for result in results) + ".\n")
     lines.append("\nThe *rest* of `retrieve()` is what the two parts timed alone do not explain: the document names "
                  "query, building the hits, and the SQL running right after the model rather than on its own "
                  "(PyTorch's OpenMP threads spin for a while after a forward pass; on few cores they compete with "
@@ -294,6 +296,12 @@ def child(folder: Path, size: int) -> None:
         ensure_index(DIMENSION)
         db.session.commit()
         result["index_seconds"] = time.perf_counter() - started
+        _progress("filling in the keyword data (terms, BM25 weights, statistics)")
+        started = time.perf_counter()
+        from privex_pgvector import keywords
+        for base in bases:
+            keywords.fill(base.id)
+        result["fill_seconds"] = time.perf_counter() - started
         db.session.execute(sa.text("ANALYZE chunks"))
         db.session.commit()
         server["index_options"] = db.session.execute(sa.text(
@@ -346,9 +354,8 @@ def child(folder: Path, size: int) -> None:
         result["embedding"] = _ms(clock(embed_model.get_query_embedding))
         result["modes"] = {}
         result["keyword_budget"] = keyword_store.KEYWORD_BUDGET
+        result["candidates"] = keyword_store.CANDIDATES
         for mode in MODES:
-            # Each mode starts with no word frequencies counted (a process just started), the warm-up fills some.
-            keyword_store._frequencies.clear()
             end_to_end = clock(lambda question: retrieve(kb, question, mode=mode, top_k=TOP_K))
 
             def store_query(question, mode=mode):

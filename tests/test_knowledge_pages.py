@@ -98,7 +98,7 @@ def test_creating_explains_the_defaults_and_refuses_a_missing_name_beside_it(cli
     signed_in_owner(client)
     page = said(client.get("/knowledge/new"))
     assert "Step 1 of 2" in page
-    for sentence in ("passages of whole sentences, about 512 tokens", "all-MiniLM-L6-v2, a small model that runs on "
+    for sentence in ("passages of whole sentences, about 224 tokens", "all-MiniLM-L6-v2, a small model that runs on "
                  "this server: your documents never leave it", "this server’s database (pgvector)",
                  "Advanced: how documents are split"):
         assert sentence in page

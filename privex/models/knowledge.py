@@ -11,8 +11,8 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from pgvector.sqlalchemy import Vector
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from pgvector.sqlalchemy import SPARSEVEC, Vector
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from privex.models.base import Model, WorkspaceScoped, choice, foreign_key, jsonb
@@ -87,6 +87,8 @@ class Chunk(WorkspaceScoped, Model):
     __table_args__ = (
         sa.UniqueConstraint("document_id", "position"),
         sa.Index(None, "text_search", postgresql_using="gin"),
+        sa.Index("ix_chunks_terms", "terms", postgresql_using="gin"),
+        sa.Index("ix_chunks_without_terms", "knowledge_base_id", postgresql_where=sa.text("terms IS NULL")),
     )
 
     knowledge_base_id: Mapped[uuid.UUID] = foreign_key("knowledge_bases.id")
@@ -99,3 +101,7 @@ class Chunk(WorkspaceScoped, Model):
     embedding = mapped_column(Vector())
     embedding_dim: Mapped[int | None] = mapped_column(sa.SmallInteger)
     text_search = mapped_column(TSVECTOR, sa.Computed("to_tsvector('english', text)", persisted=True))
+    # Keyword ranking (the vector store's): stemmed term ids, their BM25 weights, and how many terms the text has.
+    terms = mapped_column(ARRAY(sa.Integer))
+    term_weights = mapped_column(SPARSEVEC())
+    term_count: Mapped[int | None] = mapped_column(sa.Integer)

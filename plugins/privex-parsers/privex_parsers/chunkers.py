@@ -78,8 +78,10 @@ class SentenceChunker:
 
     name = "sentence"
     config_schema = _object({
-        "chunk_size": _integer(512, "Tokens per chunk."),
-        "chunk_overlap": _integer(64, "Tokens shared by neighbouring chunks.", minimum=0),
+        # The default model (all-MiniLM-L6-v2) reads 256 word pieces and cuts the rest: 224 tokens (cl100k, about
+        # 1.05 word pieces each in English prose) plus the file name it is embedded with fit in that window.
+        "chunk_size": _integer(224, "Tokens per chunk."),
+        "chunk_overlap": _integer(32, "Tokens shared by neighbouring chunks.", minimum=0),
     })
 
     def create(self, **config: Any) -> NodeParser:

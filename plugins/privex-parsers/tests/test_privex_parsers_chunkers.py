@@ -66,18 +66,18 @@ def test_sentence_chunks_end_on_sentences_are_bounded_and_overlap():
 
 def test_sentence_defaults_and_metadata_counting_toward_the_budget():
     splitter = CHUNKER["sentence"].create()
-    assert (splitter.chunk_size, splitter.chunk_overlap) == (512, 64)
+    assert (splitter.chunk_size, splitter.chunk_overlap) == (224, 32)  # fits all-MiniLM-L6-v2's 256 word pieces
     [section] = MarkdownParser().parse(io.BytesIO(f"# Features\n\n{TEXT}".encode()), "features.md")
     nodes = splitter.get_nodes_from_documents([section])
     assert len(nodes) > 1
-    assert all(tokens(node.get_content(metadata_mode=MetadataMode.EMBED)) <= 512 for node in nodes)
+    assert all(tokens(node.get_content(metadata_mode=MetadataMode.EMBED)) <= 224 for node in nodes)
     assert all(node.metadata["heading"] == "Features" and node.metadata["file_name"] == "features.md"
                for node in nodes)
 
 
 @pytest.mark.parametrize("name, config, message", [
     ("token", {"chunk_size": 100, "chunk_overlap": 100}, r"chunk_overlap \(100\) must be smaller than chunk_size"),
-    ("sentence", {"chunk_overlap": 600}, r"chunk_overlap \(600\) must be smaller than chunk_size \(512\)"),
+    ("sentence", {"chunk_overlap": 600}, r"chunk_overlap \(600\) must be smaller than chunk_size \(224\)"),
     ("token", {"chunk_size": 0}, r"chunk_size must be at least 1, got 0"),
     ("sentence", {"chunk_overlap": -1}, r"chunk_overlap must be at least 0, got -1"),
     ("token", {"chunk_size": "256"}, r"chunk_size must be a whole number, got '256'"),
