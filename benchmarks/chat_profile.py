@@ -9,7 +9,8 @@ inside chosen stages (retrieval, the query embedding, the provider's stream, SSE
 authorization) and the functions that cost most on their own.
 
 Environment: ``BENCH_PROFILE_MESSAGES`` (default 200) measured messages after 20 of warm-up; ``BENCH_PROFILE_TOP``
-(default 25) rows of the cProfile table. ``python -m benchmarks.chat_profile``.
+(default 25) rows of the cProfile table; ``BENCH_PROFILE_DUMP``: a file to write the cProfile statistics to
+(for ``pstats``/snakeviz). ``python -m benchmarks.chat_profile``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ STAGES = [
     ("saved_bot (workspace + org query; before)", "privex/services/conversations.py", "saved_bot"),
     ("session_of (before)", "privex/services/conversations.py", "session_of"),
     ("live_bot_and_session (one query; after)", "privex/services/conversations.py", "live_bot_and_session"),
+    ("  _read_bot (the bot not in the cache)", "privex/services/conversations.py", "_read_bot"),
     ("respond (before the stream)", "privex/services/conversations.py", "respond"),
     ("  rate limits (Redis)", "privex/services/conversations.py", "rate_limit"),
     ("  provider_params (credential)", "privex/services/conversations.py", "provider_params"),
@@ -217,6 +219,8 @@ def report(profiler, counters: Counters, wall: float, cpu: float, postgres: floa
     for statement, count in counters.statements.most_common():
         lines.append(f"  {count / MESSAGES:5.2f}  {statement}")
     stats = pstats.Stats(profiler)
+    if os.environ.get("BENCH_PROFILE_DUMP"):
+        stats.dump_stats(os.environ["BENCH_PROFILE_DUMP"])
     lines += ["", "CPU inside stages (cumulative, ms per message):", ""]
     for label, path, name in STAGES:
         total = sum(entry[3] for (filename, _line, function), entry in stats.stats.items()

@@ -359,9 +359,7 @@ def respond(bot: Bot, session: ChatSession, text: str) -> Iterator[dict]:
     history = recent_history(session.id, config)
     context = gather_context(bot, question)
     messages, context = fit(config, history, context, question)
-    db.session.add(ChatMessage(workspace_id=answering.workspace_id, session_id=answering.session_id, role="user",
-                               content=question, created_at=now()))
-    session.last_message_at = now()
+    store(answering.session_id, {"workspace_id": answering.workspace_id, "role": "user", "content": question})
     db.session.commit()  # ends the transaction: no connection is held while the model answers
     try:
         events = provider.chat(messages, params, context=context)
@@ -394,23 +392,36 @@ def _stream(answering: Answering, first: dict, events, context) -> Iterator[dict
     usage = finished.get("usage") or {}
     latency = int((time.perf_counter() - answering.started) * 1000)
     message_id = uuid.uuid4()
-    # Three statements and one commit; the answer's id is chosen here, so nothing waits for a flush.
-    db.session.add(ChatMessage(id=message_id, workspace_id=answering.workspace_id, session_id=answering.session_id,
-                               role="assistant", content=answer, citations=citations, model=finished.get("model"),
-                               latency_ms=latency, prompt_tokens=usage.get("prompt_tokens", 0),
-                               completion_tokens=usage.get("completion_tokens", 0), created_at=now(),
-                               metadata_={"finish_reason": finished.get("finish_reason")}))
-    db.session.add(TokenUsage(workspace_id=answering.workspace_id, organization_id=answering.organization_id,
-                              chatbot_id=answering.chatbot_id, message_id=message_id, provider=answering.provider,
-                              model=finished.get("model"), prompt_tokens=usage.get("prompt_tokens", 0),
-                              completion_tokens=usage.get("completion_tokens", 0),
-                              estimated=bool(usage.get("estimated"))))
-    db.session.execute(sa.update(ChatSession).where(ChatSession.id == answering.session_id)
-                       .values(last_message_at=now()))
+    store(answering.session_id, {
+        "id": message_id, "workspace_id": answering.workspace_id, "role": "assistant", "content": answer,
+        "citations": citations, "model": finished.get("model"), "latency_ms": latency,
+        "prompt_tokens": usage.get("prompt_tokens", 0), "completion_tokens": usage.get("completion_tokens", 0),
+        "metadata": {"finish_reason": finished.get("finish_reason")}}, usage={
+        "workspace_id": answering.workspace_id, "organization_id": answering.organization_id,
+        "chatbot_id": answering.chatbot_id, "message_id": message_id, "provider": answering.provider,
+        "model": finished.get("model"), "prompt_tokens": usage.get("prompt_tokens", 0),
+        "completion_tokens": usage.get("completion_tokens", 0), "estimated": bool(usage.get("estimated"))})
     db.session.commit()
     yield {"type": "citations", "citations": citations}
     yield {"type": "done", "message_id": str(message_id), "usage": usage, "latency_ms": latency,
            "finish_reason": finished.get("finish_reason")}
+
+
+def store(session_id, message: dict, usage: dict | None = None) -> None:
+    """Store a message of the session (and the token usage of an answer) and move the session's
+    ``last_message_at``, in one statement (its inserts are common table expressions of the session's update): one
+    round trip and no unit of work, on the path of every message. Columns are the tables' (``metadata``, not the
+    model's ``metadata_``); every value a default would give is set here, as a CTE's insert takes no Python
+    defaults."""
+    messages, usages, sessions = ChatMessage.__table__, TokenUsage.__table__, ChatSession.__table__
+    stamp = now()
+    update = sa.update(sessions).where(sessions.c.id == session_id).values(last_message_at=stamp)
+    update = update.add_cte(sa.insert(messages).values({
+        "id": uuid.uuid4(), "session_id": session_id, "citations": [], "metadata": {}, "prompt_tokens": 0,
+        "completion_tokens": 0, "created_at": stamp, **message}).cte("stored_message"))
+    if usage is not None:
+        update = update.add_cte(sa.insert(usages).values({"id": uuid.uuid4(), **usage}).cte("stored_usage"))
+    db.session.execute(update)
 
 
 def _chain(first, rest):
