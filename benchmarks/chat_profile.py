@@ -56,7 +56,7 @@ STAGES = [
     ("  fit (prompt, tokens)", "privex/services/conversations.py", "fit"),
     ("_stream (deltas, storing the answer)", "privex/services/conversations.py", "_stream"),
     ("  provider stream (HTTP to the fake LLM)", "privex_llms/provider_client.py", "stream"),
-    ("  store_answer (after)", "privex/services/conversations.py", "store_answer"),
+    ("  store (message, usage, session: one statement; after)", "privex/services/conversations.py", "store"),
     ("SSE lines (json.dumps per event)", "privex/api/answers.py", "lines"),
     ("CORS after_request (bot query)", "privex/api/public.py", "cors"),
     ("SQLAlchemy commit", "sqlalchemy/orm/session.py", "commit"),
