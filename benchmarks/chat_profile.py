@@ -2,11 +2,11 @@
 (the Flask test client, no HTTP server), against a real embedded PostgreSQL and Redis and the fake OpenAI-compatible
 LLM of ``benchmarks/fake_llm.py`` in another process, the same bot as ``benchmarks.chat`` sets up.
 
-Per message it prints: this process's CPU milliseconds (user + system) and wall milliseconds, PostgreSQL's CPU
-milliseconds (the server and its backends), the SQL statements (count and time, and each distinct statement with its
-count), the Redis round trips (a pipeline is one) and their time, and a cProfile of the measured messages: the time
-inside chosen stages (retrieval, the query embedding, the provider's stream, SSE serialisation, prompt fitting,
-authorization) and the functions that cost most on their own.
+Per message it prints, from N messages without the profiler: this process's CPU milliseconds (user + system) and
+wall milliseconds, PostgreSQL's CPU milliseconds (the server and its backends), the SQL statements (count and time,
+and each distinct statement with its count), the Redis round trips (a pipeline is one) and their time; and a
+cProfile of N more messages: the CPU time inside chosen stages (retrieval, the query embedding, the provider's
+stream, SSE serialisation, prompt fitting, authorization) and the functions that cost most on their own.
 
 Environment: ``BENCH_PROFILE_MESSAGES`` (default 200) measured messages after 20 of warm-up; ``BENCH_PROFILE_TOP``
 (default 25) rows of the cProfile table; ``BENCH_PROFILE_DUMP``: a file to write the cProfile statistics to
@@ -190,27 +190,32 @@ def run() -> str:
 
             for number in range(WARMUP):
                 message(number)
-            profiler = cProfile.Profile(time.process_time)  # CPU, not waiting on PostgreSQL
-            counters.on = True
+            counters.on = True  # first without the profiler: CPU, wall time, statements and round trips
             pg_before, cpu_before, began = _postgres_cpu(folder), time.process_time(), time.perf_counter()
+            for number in range(MESSAGES):
+                message(number)
+            wall, cpu = time.perf_counter() - began, time.process_time() - cpu_before
+            postgres = _postgres_cpu(folder) - pg_before
+            counters.on = False
+            profiler = cProfile.Profile(time.process_time)  # then where the CPU goes, not waiting on PostgreSQL
+            profiled = time.process_time()
             profiler.enable()
             for number in range(MESSAGES):
                 message(number)
             profiler.disable()
-            wall, cpu = time.perf_counter() - began, time.process_time() - cpu_before
-            postgres = _postgres_cpu(folder) - pg_before
-            counters.on = False
+            profiled = time.process_time() - profiled
         finally:
             _stop(fake_llm)
-        return report(profiler, counters, wall, cpu, postgres)
+        return report(profiler, counters, wall, cpu, postgres, profiled)
 
 
-def report(profiler, counters: Counters, wall: float, cpu: float, postgres: float) -> str:
+def report(profiler, counters: Counters, wall: float, cpu: float, postgres: float, profiled: float) -> str:
     per = 1000 / MESSAGES
-    lines = [f"{MESSAGES} streamed messages, one at a time, Flask test client in one process (profiler on: times "
-             "are inflated by cProfile; compare runs of this script with each other). Stage and function times are "
-             "this process's CPU time (cProfile timed by time.process_time), not waiting.", "",
-             f"- this process: CPU {cpu * per:.1f} ms/message, wall {wall * per:.1f} ms/message",
+    lines = [f"{MESSAGES} streamed messages, one at a time, Flask test client in one process, then {MESSAGES} more "
+             "under cProfile (timed by time.process_time: stage and function times are this process's CPU, inflated "
+             "by the profiler; compare runs of this script with each other).", "",
+             f"- this process: CPU {cpu * per:.1f} ms/message, wall {wall * per:.1f} ms/message (profiled: CPU "
+             f"{profiled * per:.1f} ms/message)",
              f"- PostgreSQL server CPU: {postgres * per:.1f} ms/message",
              f"- SQL: {sum(counters.statements.values()) / MESSAGES:.1f} statements/message, "
              f"{counters.sql_seconds * per:.1f} ms/message (wall, client side)",
