@@ -13,7 +13,6 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import orm
 
 from privex.api.answers import SSE_EVENT, AnswerSchema, answer
 from privex.extensions import db
@@ -88,12 +87,17 @@ def calling_origin() -> str | None:
 
 
 def allowed_origin(chatbot: Chatbot, origin: str | None) -> bool:
-    return bool(origin) and (origin == own_origin() or origin in (chatbot.config.get("allowed_origins") or []))
+    return origin_in(chatbot.config.get("allowed_origins") or [], origin)
+
+
+def origin_in(allowed_origins: list, origin: str | None) -> bool:
+    return bool(origin) and (origin == own_origin() or origin in allowed_origins)
 
 
 def authorize(chatbot: Chatbot) -> str:
     """The channel of an allowed caller ("api" with a key, "widget" from a browser); NotAuthenticated or Forbidden
-    otherwise."""
+    otherwise. The bot's allowed origins are kept on the request for ``cors``, which then reads no bot again."""
+    request.environ["privex.public_bot"] = (chatbot.public_id, list(chatbot.config.get("allowed_origins") or []))
     header = request.headers.get("Authorization", "")
     if request.headers.get("X-API-Key") or header.lower().startswith("bearer "):
         key = request.headers.get("X-API-Key") or header.split(" ", 1)[1]
@@ -115,16 +119,24 @@ def allowed_bot(public_id: str, *options) -> tuple[Chatbot, str]:
     return chatbot, authorize(chatbot)
 
 
+def bot_origins(public_id: str) -> list:
+    """The allowed origins of the bot this request authorized, or read now (a bot that does not exist: none)."""
+    seen = request.environ.get("privex.public_bot")
+    if seen is not None and seen[0] == public_id:
+        return seen[1]
+    chatbot = db.session.scalar(sa.select(Chatbot).where(Chatbot.public_id == public_id))
+    return (chatbot.config.get("allowed_origins") or []) if chatbot is not None else []
+
+
 @blp.after_request
 def cors(response):
     """Per-bot CORS: the calling origin is echoed when the bot allows it."""
     origin = request.headers.get("Origin")
     public_id = (request.view_args or {}).get("public_id")
     if origin and public_id:
-        chatbot = db.session.scalar(sa.select(Chatbot).where(Chatbot.public_id == public_id))
         # An error (403 for a site the bot does not allow, 404, 429) is readable by any site: it holds nothing but
         # the reason, which the widget then shows instead of a bare network failure.
-        if response.status_code >= 400 or (chatbot is not None and allowed_origin(chatbot, origin)):
+        if response.status_code >= 400 or origin_in(bot_origins(public_id), origin):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization, X-API-Key"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -176,9 +188,9 @@ class PublicMessages(MethodView):
     @blp.alt_response(429, description="the bot's or organization's rate limit")
     def post(self, payload, public_id, session_id):
         """Ask the bot; `stream: true` answers as server-sent events (delta, citations, done)"""
-        chatbot, _channel = allowed_bot(public_id, orm.joinedload(Chatbot.knowledge_bases))
-        session = conversations.session_of(chatbot, session_id)
-        return answer(conversations.saved_bot(chatbot), session, payload)
+        chatbot, bot, session = conversations.live_bot_and_session(public_id, session_id)
+        authorize(chatbot)
+        return answer(bot, conversations.found_session(session), payload)
 
 
 @blp.route("/<string:public_id>/messages/<uuid:message_id>/feedback")

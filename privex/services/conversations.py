@@ -15,13 +15,16 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask import current_app
 from llama_index.core.utils import get_tokenizer
+from sqlalchemy import orm
 
 from privex.clock import now
 from privex.contracts import ProviderError, SourceError
@@ -84,6 +87,76 @@ def live_bot(public_id: str, *options) -> Chatbot:
     return chatbot
 
 
+# A fingerprint of everything a message reads about its bot: the bot's, its workspace's and its organization's rows
+# and the rows of its knowledge bases, as PostgreSQL writes them out. Any change to any of them, by any process and
+# by any means (the builder, the API, an admin's SQL), changes it; a timestamp would not, for two edits in one
+# transaction share ``now()``.
+BOT_VERSION = sa.literal_column(
+    "md5(ROW(chatbots.*)::text || ROW(workspaces.*)::text || ROW(organizations.*)::text || coalesce(("
+    "SELECT string_agg(ROW(kb.*)::text, ',' ORDER BY kb.id) FROM knowledge_bases AS kb "
+    "JOIN chatbot_knowledge_bases AS link ON link.knowledge_base_id = kb.id "
+    "WHERE link.chatbot_id = chatbots.id), ''))")
+BOT_CACHE_SIZE = 1024
+
+
+class BotCache:
+    """Live bots already read, per app (so per process): their id -> (fingerprint, chatbot, bot). The chatbot,
+    workspace, organization and knowledge bases in it are detached from any database session and only read."""
+
+    def __init__(self, size: int = BOT_CACHE_SIZE):
+        self.size, self.entries, self.lock = size, {}, threading.Lock()
+
+    def get(self, chatbot_id, version):
+        entry = self.entries.get(chatbot_id)
+        return entry[1:] if entry is not None and entry[0] == version else None
+
+    def put(self, chatbot_id, version, chatbot: Chatbot, bot: Bot) -> None:
+        with self.lock:
+            if len(self.entries) >= self.size:
+                self.entries.pop(next(iter(self.entries)))  # the oldest read: a simple bound, no LRU bookkeeping
+            self.entries[chatbot_id] = (version, chatbot, bot)
+
+
+def bot_cache() -> BotCache:
+    return current_app.extensions.setdefault("privex.bot_cache", BotCache())
+
+
+def live_bot_and_session(public_id: str, session_id) -> tuple[Chatbot, Bot, ChatSession | None]:
+    """What a message to a live bot reads: the bot (as a Chatbot to authorize the caller with, and as the Bot that
+    answers) and its session ``session_id`` (None when the bot has no such session: the caller answers 404 once it
+    has authorized the caller). NotFound for a bot that is not live.
+
+    One statement reads the session and the bot's fingerprint; the bot itself comes from ``bot_cache`` while its
+    fingerprint is unchanged, so the very next message after any edit, in any process, reads the new bot."""
+    row = db.session.execute(
+        sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession).select_from(Chatbot)
+        .join(Workspace, Workspace.id == Chatbot.workspace_id)
+        .join(Organization, Organization.id == Workspace.organization_id)
+        .outerjoin(ChatSession, sa.and_(ChatSession.id == session_id, ChatSession.chatbot_id == Chatbot.id))
+        .where(Chatbot.public_id == public_id)).first()
+    if row is None or row.status != "active":
+        raise NotFound("This chatbot does not exist or is not live.")
+    version, chatbot_id, session = row[0], row[1], row[3]
+    cached = bot_cache().get(chatbot_id, version)
+    if cached is None:
+        cached = _read_bot(chatbot_id)
+    return cached[0], cached[1], session
+
+
+def _read_bot(chatbot_id) -> tuple[Chatbot, Bot]:
+    """The bot read whole, kept in ``bot_cache`` under the fingerprint read with it, and detached."""
+    version, chatbot, workspace, organization = db.session.execute(
+        sa.select(BOT_VERSION, Chatbot, Workspace, Organization)
+        .join(Workspace, Workspace.id == Chatbot.workspace_id)
+        .join(Organization, Organization.id == Workspace.organization_id)
+        .where(Chatbot.id == chatbot_id).options(orm.selectinload(Chatbot.knowledge_bases))).one()
+    bot = saved_bot(chatbot, workspace, organization)
+    for instance in (chatbot, workspace, organization, *bot.knowledge_bases):
+        db.session.expunge(instance)
+    bot_cache().put(chatbot_id, version, chatbot, bot)
+    return chatbot, bot
+
+
 def start_session(chatbot: Chatbot, *, channel: str, external_user_id: str | None = None,
                   metadata: dict | None = None) -> ChatSession:
     """A new conversation with a live bot, from a channel (``widget``, ``api``, a messaging channel). Commits."""
@@ -95,8 +168,11 @@ def start_session(chatbot: Chatbot, *, channel: str, external_user_id: str | Non
 
 
 def session_of(chatbot: Chatbot, session_id) -> ChatSession:
-    session = db.session.scalar(sa.select(ChatSession).where(ChatSession.id == session_id,
-                                                             ChatSession.chatbot_id == chatbot.id))
+    return found_session(db.session.scalar(sa.select(ChatSession).where(ChatSession.id == session_id,
+                                                                        ChatSession.chatbot_id == chatbot.id)))
+
+
+def found_session(session: ChatSession | None) -> ChatSession:
     if session is None:
         raise NotFound("Session not found: start one with POST .../sessions")
     return session
@@ -283,9 +359,7 @@ def respond(bot: Bot, session: ChatSession, text: str) -> Iterator[dict]:
     history = recent_history(session.id, config)
     context = gather_context(bot, question)
     messages, context = fit(config, history, context, question)
-    db.session.add(ChatMessage(workspace_id=answering.workspace_id, session_id=answering.session_id, role="user",
-                               content=question, created_at=now()))
-    session.last_message_at = now()
+    store(answering.session_id, {"workspace_id": answering.workspace_id, "role": "user", "content": question})
     db.session.commit()  # ends the transaction: no connection is held while the model answers
     try:
         events = provider.chat(messages, params, context=context)
@@ -318,23 +392,36 @@ def _stream(answering: Answering, first: dict, events, context) -> Iterator[dict
     usage = finished.get("usage") or {}
     latency = int((time.perf_counter() - answering.started) * 1000)
     message_id = uuid.uuid4()
-    # Three statements and one commit; the answer's id is chosen here, so nothing waits for a flush.
-    db.session.add(ChatMessage(id=message_id, workspace_id=answering.workspace_id, session_id=answering.session_id,
-                               role="assistant", content=answer, citations=citations, model=finished.get("model"),
-                               latency_ms=latency, prompt_tokens=usage.get("prompt_tokens", 0),
-                               completion_tokens=usage.get("completion_tokens", 0), created_at=now(),
-                               metadata_={"finish_reason": finished.get("finish_reason")}))
-    db.session.add(TokenUsage(workspace_id=answering.workspace_id, organization_id=answering.organization_id,
-                              chatbot_id=answering.chatbot_id, message_id=message_id, provider=answering.provider,
-                              model=finished.get("model"), prompt_tokens=usage.get("prompt_tokens", 0),
-                              completion_tokens=usage.get("completion_tokens", 0),
-                              estimated=bool(usage.get("estimated"))))
-    db.session.execute(sa.update(ChatSession).where(ChatSession.id == answering.session_id)
-                       .values(last_message_at=now()))
+    store(answering.session_id, {
+        "id": message_id, "workspace_id": answering.workspace_id, "role": "assistant", "content": answer,
+        "citations": citations, "model": finished.get("model"), "latency_ms": latency,
+        "prompt_tokens": usage.get("prompt_tokens", 0), "completion_tokens": usage.get("completion_tokens", 0),
+        "metadata": {"finish_reason": finished.get("finish_reason")}}, usage={
+        "workspace_id": answering.workspace_id, "organization_id": answering.organization_id,
+        "chatbot_id": answering.chatbot_id, "message_id": message_id, "provider": answering.provider,
+        "model": finished.get("model"), "prompt_tokens": usage.get("prompt_tokens", 0),
+        "completion_tokens": usage.get("completion_tokens", 0), "estimated": bool(usage.get("estimated"))})
     db.session.commit()
     yield {"type": "citations", "citations": citations}
     yield {"type": "done", "message_id": str(message_id), "usage": usage, "latency_ms": latency,
            "finish_reason": finished.get("finish_reason")}
+
+
+def store(session_id, message: dict, usage: dict | None = None) -> None:
+    """Store a message of the session (and the token usage of an answer) and move the session's
+    ``last_message_at``, in one statement (its inserts are common table expressions of the session's update): one
+    round trip and no unit of work, on the path of every message. Columns are the tables' (``metadata``, not the
+    model's ``metadata_``); every value a default would give is set here, as a CTE's insert takes no Python
+    defaults."""
+    messages, usages, sessions = ChatMessage.__table__, TokenUsage.__table__, ChatSession.__table__
+    stamp = now()
+    update = sa.update(sessions).where(sessions.c.id == session_id).values(last_message_at=stamp)
+    update = update.add_cte(sa.insert(messages).values({
+        "id": uuid.uuid4(), "session_id": session_id, "citations": [], "metadata": {}, "prompt_tokens": 0,
+        "completion_tokens": 0, "created_at": stamp, **message}).cte("stored_message"))
+    if usage is not None:
+        update = update.add_cte(sa.insert(usages).values({"id": uuid.uuid4(), **usage}).cte("stored_usage"))
+    db.session.execute(update)
 
 
 def _chain(first, rest):
