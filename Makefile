@@ -50,7 +50,7 @@ bench: install
 # The notebooks in full on SciFact (../shared/data/scifact, or SCIFACT_DATA): executed copies and charts in
 # notebooks/out/ (git-ignored), the retrieval table appended to BENCHMARKS.md.
 eval: install
-	JUPYTER_PLATFORM_DIRS=1 $(BIN)/python -m notebooks
+	$(BIN)/python -m notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache node_modules $(VENDOR)

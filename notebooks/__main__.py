@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Jupyter's own folders by the platform's rules now (its old defaults are deprecated, with a warning at import).
+os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")
 NOTEBOOKS = ROOT / "notebooks"
 ORDER = ("retrieval_quality", "ingestion_performance", "your_knowledge_base")
 
