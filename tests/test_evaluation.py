@@ -249,19 +249,20 @@ def test_eval_command_prints_a_row_per_mode(app, sample, few_questions):
     result = invoke(app, "eval", "--kb", str(sample[0].id), "--questions", str(few_questions))
     assert result.exit_code == 0, result.output
     header, *rows = result.output.strip().splitlines()
-    assert header.split() == ["mode", "recall@5", "MRR@10", "nDCG@10", "questions"]
+    assert header.split() == ["mode", "nDCG@10", "recall@1", "recall@5", "recall@10", "MRR@10", "questions"]
     assert [row.split()[0] for row in rows] == ["vector", "keyword", "hybrid"]
     for row in rows:
-        assert all(0 <= float(value) <= 1 for value in row.split()[1:4]) and row.split()[4] == "3"
+        assert all(0 <= float(value) <= 1 for value in row.split()[1:6]) and row.split()[6] == "3"
 
 
 def test_eval_command_prints_json(app, sample, few_questions):
     result = invoke(app, "eval", "--kb", str(sample[0].id), "--questions", str(few_questions), "--json")
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
-    assert list(printed) == ["vector", "keyword", "hybrid"]
-    assert all(set(scores) == {"recall@5", "mrr@10", "ndcg@10", "questions"} and scores["questions"] == 3
-               for scores in printed.values())
+    assert list(printed["summary"]) == printed["settings"]["modes"] == ["vector", "keyword", "hybrid"]
+    assert all(set(scores) == {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "questions"}
+               and scores["questions"] == 3 for scores in printed["summary"].values())
+    assert len(printed["questions"]) == 3 and set(printed["questions"][0]["results"]) == {"vector", "keyword", "hybrid"}
 
 
 @pytest.mark.parametrize("kb", ["00000000-0000-0000-0000-000000000000", "not-an-id"])

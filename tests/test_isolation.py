@@ -67,10 +67,14 @@ def tenants(client, database):
     bot = owner.post("/api/v1/chatbots", json={"name": "helper", "knowledge_base_ids": [kb["id"]]}).get_json()
     bot_draft = owner.post("/api/v1/chatbots/drafts", json={"name": "helper draft"}).get_json()
     chat_session = owner.post(f"/api/v1/chatbots/{bot['id']}/test", json={"message": "holidays?"}).get_json()
+    run = owner.post(f"/api/v1/knowledge-bases/{kb['id']}/evaluations", json={
+        "questions": [{"question": "How many holidays?", "relevant_document_names": ["holidays.md"]}],
+        "modes": ["keyword"]}).get_json()
     ids = {"org_id": owner.organization_id, "ws_id": owner.workspace_id, "user_id": owner.user_id,
            "invitation_id": invitation["id"], "key_id": key["id"], "kb_id": kb["id"], "doc_id": document["id"],
            "cred_id": credential["id"], "draft_id": draft["id"], "source_id": source["id"], "chatbot_id": bot["id"],
-           "bot_draft_id": bot_draft["id"], "session_id": chat_session["session_id"]}
+           "bot_draft_id": bot_draft["id"], "session_id": chat_session["session_id"],
+           "run_id": run["id"]}
     return owner, viewer, outsider, ids
 
 

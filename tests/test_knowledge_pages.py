@@ -14,7 +14,8 @@ import pytest
 
 from privex.extensions import db
 from privex.models import Document, KnowledgeBase, Organization
-from privex.services import credentials, invitations, knowledge
+from privex.services import credentials, evaluation_runs, invitations, knowledge
+from privex.services.evaluation import Question
 from tests.test_drafts_api import HOURS, NOTION_PAGE, NOTION_TOKEN, serve_notion, serve_site
 from tests.test_web_shell import error_of, html, own_workspace, person, sign_in
 
@@ -447,7 +448,10 @@ def tenants(app, client):
     outsider = app.test_client()
     person("sam@example.com")
     sign_in(outsider, "sam@example.com")
-    ids = {"kb_id": knowledge_base.id, "doc_id": document.id, "draft_id": draft_id, "source_id": source_id}
+    run = evaluation_runs.start(knowledge_base, olga.id, [Question("When?", document_names=frozenset({"hours.md"}))],
+                                "q.jsonl", evaluation_runs.settings_of(["keyword"]))
+    ids = {"kb_id": knowledge_base.id, "doc_id": document.id, "draft_id": draft_id, "source_id": source_id,
+           "run_id": run.id}
     return owner, viewer, outsider, ids
 
 

@@ -14,7 +14,8 @@ from privex.embedded import celery_url
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["privex.tasks.smoke", "privex.tasks.ingestion", "privex.tasks.housekeeping"]
+TASK_MODULES = ["privex.tasks.smoke", "privex.tasks.ingestion", "privex.tasks.housekeeping",
+                "privex.tasks.evaluation"]
 
 
 def init_celery(app) -> Celery:

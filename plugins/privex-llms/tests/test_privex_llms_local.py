@@ -1,5 +1,5 @@
 """The default embedding model, all-MiniLM-L6-v2 on the CPU: real vectors from the bundled model, loaded once per
-process and usable after a fork."""
+process and usable after a fork, the same on ONNX Runtime (the default) as on PyTorch."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_vectors_have_384_dimensions_and_unit_length():
         assert len(vector) == 384 == MODEL.dimension == embedding.dimension
         assert all(isinstance(x, float) for x in vector)
         assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
-    assert embedding.sentence_transformer.get_embedding_dimension() == 384
+    assert embedding.encoder.runtime == "onnx"  # onnxruntime is installed: it is the default
 
 
 def test_close_sentences_score_higher_than_unrelated_ones():
@@ -46,7 +46,7 @@ def test_close_sentences_score_higher_than_unrelated_ones():
 
 def test_model_is_loaded_once_and_shared_by_every_instance():
     first, second = MODEL.create(), MODEL.create(batch_size=8)
-    assert first.sentence_transformer is second.sentence_transformer is local.shared_model()
+    assert first.encoder is second.encoder is local.shared_encoder()
     assert (first.embed_batch_size, second.embed_batch_size) == (64, 8)
 
 
@@ -84,15 +84,15 @@ def test_a_batch_of_100_texts_matches_one_at_a_time():
 def test_concurrent_queries_share_forward_passes_and_each_gets_its_own_vector(monkeypatch):
     questions = [f"How many days of holiday does person {i} get in year {2000 + i}?" for i in range(24)]
     expected = local.embed(questions)
-    model = local.shared_model()
-    passes, real_encode = [], model.encode
+    encoder = local.shared_encoder()
+    passes, real_encode = [], encoder.encode
 
     def slow_encode(texts, **kwargs):  # a slower model, so that questions arrive while one is running
         passes.append(len(texts))
         time.sleep(0.05)
         return real_encode(texts, **kwargs)
 
-    monkeypatch.setattr(model, "encode", slow_encode)
+    monkeypatch.setattr(encoder, "encode", slow_encode)
     embedding = MODEL.create()
     results: dict[int, list[float]] = {}
 
@@ -111,12 +111,10 @@ def test_concurrent_queries_share_forward_passes_and_each_gets_its_own_vector(mo
 
 
 def test_a_failing_pass_fails_every_query_in_it(monkeypatch):
-    model = local.shared_model()
-
     def broken(texts, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(model, "encode", broken)
+    monkeypatch.setattr(local.shared_encoder(), "encode", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
         MODEL.create().get_query_embedding("anything")
 
@@ -133,9 +131,18 @@ def test_async_variants_give_the_sync_vectors():
     assert np.allclose(texts[0], query, atol=1e-5) and len(texts) == 2
 
 
+@pytest.fixture(params=local.RUNTIMES)
+def runtime(request, monkeypatch):
+    """Each test using it runs once on each runtime, with an encoder of its own (the shared one comes back after)."""
+    monkeypatch.setenv("PRIVEX_EMBEDDING_RUNTIME", request.param)
+    monkeypatch.setattr(local, "_encoder", None)
+    assert local.shared_encoder().runtime == request.param
+    return request.param
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
-def test_a_child_forked_after_the_model_ran_can_still_embed():
-    # Without the after-fork hook the child's first forward pass waits forever on PyTorch's dead OpenMP threads.
+def test_a_child_forked_after_the_model_ran_can_still_embed(runtime):
+    # Without the after-fork hook the child's first forward pass waits forever on the runtime's dead thread pool.
     expected = local.embed(["forked workers embed too"])[0]
     pid = os.fork()
     if pid == 0:  # the child: never return into pytest

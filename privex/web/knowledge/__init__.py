@@ -114,4 +114,4 @@ def forget_draft(draft_id) -> None:
         session[SESSION_DRAFTS] = kept
 
 
-from privex.web.knowledge import bases, create, documents  # noqa: E402,F401  (their routes, on ``bp``)
+from privex.web.knowledge import bases, create, documents, quality  # noqa: E402,F401  (their routes, on ``bp``)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from markupsafe import Markup
-from wtforms import (BooleanField, Field, FormField, IntegerField, SelectField, StringField, TextAreaField,
-                     URLField)
+from wtforms import (BooleanField, Field, FileField, FormField, IntegerField, SelectField, SelectMultipleField,
+                     StringField, TextAreaField, URLField)
 from wtforms.fields.choices import SelectChoice
 from wtforms import Form as SubForm
 from wtforms.validators import Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from privex.extensions import state
 from privex.services.errors import Invalid
@@ -244,3 +245,17 @@ class SearchForm(PageForm):
 
 class RenameForm(PageForm):
     name = StringField("Name")
+
+
+class EvaluationForm(PageForm):
+    """Labelled questions to evaluate retrieval with: a JSONL file or a .zip of a BEIR folder, and the modes."""
+
+    questions = FileField("Questions file", description="A .jsonl file, one question a line, or a .zip of a BEIR "
+                                                        "folder (queries.jsonl and qrels).")
+    modes = SelectMultipleField(
+        "Ways of searching to compare", choices=[SelectChoice(mode, MODE_NAMES.get(mode, mode)) for mode in
+                                                 ("vector", "keyword", "hybrid")],
+        default=["vector", "keyword", "hybrid"], validate_choice=False, widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput())
+    split = StringField("BEIR split", validators=[Optional()],
+                        description="Only for a BEIR folder with several qrels files: train, test, …")
