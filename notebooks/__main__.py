@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import logging
 import os
 import sys
 import threading
@@ -85,6 +86,7 @@ def local_instance(env: dict):
             workspace = db.session.get(Workspace, kb.workspace_id)
             _key, secret = api_keys.create(workspace, owner, "notebooks", ["read", "write"])
             kb_id = str(kb.id)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request of the notebook's
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
