@@ -411,6 +411,9 @@ def everything(client, owner, kb):  # noqa: F811
     credential = owner.post(f"{API}/credentials", json={"name": "Notion", "provider": "notion",
                                                         "secret": {"token": "secret_notion_token_0042"}})
     assert credential.status_code == 201
+    evaluation = owner.post(f"{API}/knowledge-bases/{kb['id']}/evaluations", json={"questions": [
+        {"question": "How many days of paid holiday?", "relevant_passages": ["holiday"]}]})
+    assert evaluation.status_code == 202, evaluation.get_json()
     workspace_id = uuid.UUID(owner.workspace_id)
     message = db.session.scalars(sa.select(models.ChatMessage).where(models.ChatMessage.role == "assistant")).first()
     session = db.session.scalars(sa.select(models.AuthSession)).first()

@@ -133,3 +133,18 @@ class ChunkView(ReadOnlyView):
     column_list = ("document_id", "knowledge_base_id", "position", "text", "token_count", "embedding_dim")
     column_searchable_list = ()
     column_filters = ("knowledge_base_id", "document_id")
+
+
+class EvaluationRunView(ReadOnlyView):
+    """Evaluation runs are started from the API, `privex eval` or the Quality tab; here they are read."""
+
+    column_list = ("knowledge_base_id", "status", "source", "questions_done", "questions_total", "summary",
+                   "error", "created_at", "finished_at")
+    column_searchable_list = ()
+    column_filters = ("knowledge_base_id", "status")
+
+
+class EvaluationQuestionView(ReadOnlyView):
+    column_list = ("run_id", "position", "text", "failed", "results")
+    column_searchable_list = ()
+    column_filters = ("run_id", "failed")
