@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks import child_env
+from benchmarks.retrieval import _ms
 
 ABSTRACTS = 1000
 QUESTIONS = 50
@@ -46,11 +46,6 @@ def run() -> str:
         lines.append(f"| {mode} | {values['fresh'][0]:.1f} ms | {values['fresh'][1]:.1f} ms | "
                      f"{values['analysed'][0]:.1f} ms | {values['analysed'][1]:.1f} ms |\n")
     return "".join(lines)
-
-
-def _ms(values):
-    ordered = sorted(values)
-    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)] * 1000
 
 
 def child(folder: Path) -> None:
@@ -112,7 +107,7 @@ def child(folder: Path) -> None:
                                              mode=mode))
                 durations.append(time.perf_counter() - started)
                 db.session.rollback()
-            return _ms(durations)
+            return _ms(durations)[:2]  # p50, p95
 
         modes = {"keyword": VectorStoreQueryMode.TEXT_SEARCH, "hybrid": VectorStoreQueryMode.HYBRID,
                  "vector": VectorStoreQueryMode.DEFAULT}
