@@ -97,5 +97,8 @@ def _document_names(ids) -> dict[str, str]:
     valid = [uuid.UUID(i) for i in ids if i]
     if not valid:
         return {}
-    rows = db.session.execute(sa.select(Document.id, Document.name).where(Document.id.in_(valid))).all()
+    rows = db.session.connection().execute(_NAMES, {"ids": valid}).all()
     return {str(row.id): row.name for row in rows}
+
+
+_NAMES = sa.select(Document.id, Document.name).where(Document.id.in_(sa.bindparam("ids", expanding=True)))

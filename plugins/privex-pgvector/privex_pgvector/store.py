@@ -230,29 +230,50 @@ class PGVectorStore(BasePydanticVectorStore):
     def _scope(self):
         return Chunk.knowledge_base_id == self._kb, Chunk.workspace_id == self._ws
 
-    def _conditions(self, query: VectorStoreQuery) -> list:
-        """What every mode shares: the tenant, the metadata filters, the document ids."""
-        conditions = list(self._scope())
+    # The searches' statements are built once per shape (mode, embedding size, depth, threshold or not, fusion
+    # settings) with every value a bound parameter, and kept: on the path of every chat message, building the hybrid
+    # statement and its cache key cost more CPU than PostgreSQL took to run it. A query with metadata filters or
+    # document ids has literal conditions of its own, so its statement is built for it alone.
+
+    def _statement(self, key: tuple, query: VectorStoreQuery, build):
+        """The statement ``build(conditions)`` makes for ``query``: kept under ``key`` when ``query`` has no
+        conditions of its own (filters, document ids)."""
+        extra = self._extra_conditions(query)
+        if extra:
+            return build(extra)
+        key = (key, self.embedding_dim, self._depth(query), FUSION, RRF_K, VECTOR_WEIGHT)
+        statement = _STATEMENTS.get(key)
+        if statement is None:
+            statement = _STATEMENTS.setdefault(key, build([]))
+        return statement
+
+    @staticmethod
+    def _extra_conditions(query: VectorStoreQuery) -> list:
+        conditions = []
         if query.filters:
             conditions.append(_filters(query.filters))
         if query.doc_ids:
             conditions.append(Chunk.document_id.in_([_uuid(doc_id) for doc_id in query.doc_ids]))
         return conditions
 
-    def _distance(self, query: VectorStoreQuery):
+    def _params(self, query: VectorStoreQuery, **values) -> dict:
+        return {"kb": self._kb, "ws": self._ws, "top_k": query.similarity_top_k,
+                "query_embedding": query.query_embedding, **values}
+
+    def _distance(self):
         """Cosine distance on ``embedding::vector(N)``: the expression the partial HNSW index is built on."""
         vector = Vector(self.embedding_dim)
         return sa.cast(Chunk.embedding, vector).cosine_distance(sa.cast(
-            sa.bindparam("query_embedding", query.query_embedding, type_=vector), vector))
+            sa.bindparam("query_embedding", type_=vector), vector))
 
-    def _run(self, statement, query: VectorStoreQuery, *, hnsw: bool = True):
+    def _run(self, statement, params: dict, depth: int, *, hnsw: bool = True):
+        """Rows of ``statement`` (run on the session's connection: plain columns need no ORM loading)."""
+        connection = db.session.connection()
         if hnsw:
             # Filtered HNSW: keep walking the graph until enough rows pass the knowledge-base filter (pgvector 0.8).
             # Both settings in one statement, for the transaction (like SET LOCAL): one round trip, not two.
-            db.session.execute(sa.text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                                       "set_config('hnsw.ef_search', :ef_search, true)"),
-                               {"ef_search": str(min(1000, max(40, self._depth(query))))})
-        return db.session.execute(statement).all()
+            connection.execute(_HNSW_SETTINGS, {"ef_search": str(min(1000, max(40, depth)))})
+        return connection.execute(statement, params).all()
 
     @staticmethod
     def _depth(query: VectorStoreQuery) -> int:
@@ -261,20 +282,26 @@ class PGVectorStore(BasePydanticVectorStore):
         return max(CANDIDATES, query.similarity_top_k)
 
     def _vector(self, query: VectorStoreQuery, threshold):
-        distance = self._distance(query)
-        nearest = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
-                             Chunk.position, (1 - distance).label("score"))
-                   .where(*self._conditions(query), Chunk.embedding_dim == self.embedding_dim)
-                   .order_by(distance, Chunk.id).limit(self._depth(query)).subquery())
-        statement = sa.select(nearest).order_by(nearest.c.score.desc(), nearest.c.id).limit(query.similarity_top_k)
-        if threshold is not None:
-            statement = statement.where(nearest.c.score >= threshold)
-        return self._run(statement, query)
+        depth = self._depth(query)
+
+        def build(extra):
+            distance = self._distance()
+            nearest = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
+                                 Chunk.position, (1 - distance).label("score"))
+                       .where(*_SCOPE, *extra, Chunk.embedding_dim == self.embedding_dim)
+                       .order_by(distance, Chunk.id).limit(depth).subquery())
+            statement = sa.select(nearest).order_by(nearest.c.score.desc(), nearest.c.id).limit(_TOP_K)
+            if threshold is not None:
+                statement = statement.where(nearest.c.score >= _THRESHOLD)
+            return statement
+
+        statement = self._statement(("vector", threshold is not None), query, build)
+        return self._run(statement, self._params(query, threshold=threshold), depth)
 
     def _question(self, text: str):
         """The question as BM25 sees it in this knowledge base: its vector (IDF per term, times the term's
-        occurrences in the question) and the terms choosing which chunks are scored; None when no word of it is
-        in any chunk.
+        occurrences in the question) and the terms choosing which chunks are scored, as the parameters of the
+        keyword statements; None when no word of it is in any chunk.
 
         The terms are the question's rarest, taken while the chunks holding them add up to at most
         ``KEYWORD_BUDGET``, and always enough of them to hold ``CANDIDATES`` chunks when the knowledge base has
@@ -296,29 +323,36 @@ class PGVectorStore(BasePydanticVectorStore):
                 break
             chosen.append(term)
             total += present[term]
-        return SimpleNamespace(vector=sa.bindparam("question_terms", vector, type_=SPARSEVEC()),
-                               terms=sa.bindparam("chosen_terms", chosen, type_=ARRAY(sa.Integer)))
+        return {"question_terms": vector, "chosen_terms": chosen}
 
-    def _keyword_candidates(self, query: VectorStoreQuery, question):
-        """The ``_depth`` best chunks by BM25 among those holding the chosen terms: (id, score)."""
-        distance_to = Chunk.term_weights.max_inner_product(question.vector)
+    @staticmethod
+    def _keyword_candidates(conditions: list, depth: int):
+        """The ``depth`` best chunks by BM25 among those holding the chosen terms: (id, score)."""
+        distance_to = Chunk.term_weights.max_inner_product(_QUESTION_TERMS)
         return (sa.select(Chunk.id, (-distance_to).label("score"))
-                .where(*self._conditions(query), Chunk.terms.overlap(question.terms))
-                .order_by(distance_to, Chunk.id).limit(self._depth(query)))
+                .where(*_SCOPE, *conditions, Chunk.terms.overlap(_CHOSEN_TERMS))
+                .order_by(distance_to, Chunk.id).limit(depth))
 
     def _keyword(self, query: VectorStoreQuery, threshold):
         question = self._question(query.query_str)
         if question is None:
             return []
-        best = self._keyword_candidates(query, question).subquery("best")
-        statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
-                               Chunk.position, best.c.score)
-                     .join(best, best.c.id == Chunk.id)
-                     .order_by(best.c.score.desc(), Chunk.id).limit(query.similarity_top_k))
-        if threshold is not None and query.query_embedding is not None:
-            statement = statement.where(Chunk.embedding_dim == self.embedding_dim,
-                                        1 - self._distance(query) >= threshold)
-        return self._run(statement, query, hnsw=False)
+        depth = self._depth(query)
+        thresholded = threshold is not None and query.query_embedding is not None
+
+        def build(extra):
+            best = self._keyword_candidates(extra, depth).subquery("best")
+            statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
+                                   Chunk.position, best.c.score)
+                         .join(best, best.c.id == Chunk.id)
+                         .order_by(best.c.score.desc(), Chunk.id).limit(_TOP_K))
+            if thresholded:
+                statement = statement.where(Chunk.embedding_dim == self.embedding_dim,
+                                            1 - self._distance() >= _THRESHOLD)
+            return statement
+
+        statement = self._statement(("keyword", thresholded), query, build)
+        return self._run(statement, self._params(query, threshold=threshold, **question), depth, hnsw=False)
 
     def _hybrid(self, query: VectorStoreQuery, threshold):
         """Score fusion: the ``_depth`` nearest chunks and the ``_depth`` best by BM25 are pooled; each pooled
@@ -328,32 +362,49 @@ class PGVectorStore(BasePydanticVectorStore):
         question = self._question(query.query_str)
         if question is None:
             return self._vector(query, threshold)
-        conditions = self._conditions(query)
-        distance = self._distance(query)
-        nearest = (sa.select(Chunk.id).where(*conditions, Chunk.embedding_dim == self.embedding_dim)
-                   .order_by(distance, Chunk.id).limit(self._depth(query)))
-        keyword_ids = sa.select(self._keyword_candidates(query, question).subquery("best").c.id)
-        pool = sa.union(nearest, keyword_ids).subquery("pool")
-        bm25_score = sa.func.coalesce(-Chunk.term_weights.max_inner_product(question.vector), 0.0)
-        scored = (sa.select(Chunk.id, (1 - distance).label("cosine"), bm25_score.label("bm25"))
-                  .join(pool, pool.c.id == Chunk.id).subquery("scored"))
+        depth = self._depth(query)
 
-        def normalised(column):
-            if FUSION == "rrf":
-                return 1.0 / (RRF_K + sa.func.rank().over(order_by=column.desc()))
-            low, high = sa.func.min(column).over(), sa.func.max(column).over()
-            return sa.func.coalesce((column - low) / sa.func.nullif(high - low, 0), 0.0)
+        def build(extra):
+            distance = self._distance()
+            nearest = (sa.select(Chunk.id).where(*_SCOPE, *extra, Chunk.embedding_dim == self.embedding_dim)
+                       .order_by(distance, Chunk.id).limit(depth))
+            keyword_ids = sa.select(self._keyword_candidates(extra, depth).subquery("best").c.id)
+            pool = sa.union(nearest, keyword_ids).subquery("pool")
+            bm25_score = sa.func.coalesce(-Chunk.term_weights.max_inner_product(_QUESTION_TERMS), 0.0)
+            scored = (sa.select(Chunk.id, (1 - distance).label("cosine"), bm25_score.label("bm25"))
+                      .join(pool, pool.c.id == Chunk.id).subquery("scored"))
 
-        fused = sa.select(scored.c.id, scored.c.cosine, (
-            VECTOR_WEIGHT * normalised(scored.c.cosine) + (1 - VECTOR_WEIGHT) * normalised(scored.c.bm25)
-        ).label("score")).subquery("fused")
-        statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
-                               Chunk.position, fused.c.score)
-                     .join(fused, fused.c.id == Chunk.id)
-                     .order_by(fused.c.score.desc(), fused.c.cosine.desc(), Chunk.id).limit(query.similarity_top_k))
-        if threshold is not None:
-            statement = statement.where(fused.c.cosine >= threshold)
-        return self._run(statement, query)
+            def normalised(column):
+                if FUSION == "rrf":
+                    return 1.0 / (RRF_K + sa.func.rank().over(order_by=column.desc()))
+                low, high = sa.func.min(column).over(), sa.func.max(column).over()
+                return sa.func.coalesce((column - low) / sa.func.nullif(high - low, 0), 0.0)
+
+            fused = sa.select(scored.c.id, scored.c.cosine, (
+                VECTOR_WEIGHT * normalised(scored.c.cosine) + (1 - VECTOR_WEIGHT) * normalised(scored.c.bm25)
+            ).label("score")).subquery("fused")
+            statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
+                                   Chunk.position, fused.c.score)
+                         .join(fused, fused.c.id == Chunk.id)
+                         .order_by(fused.c.score.desc(), fused.c.cosine.desc(), Chunk.id).limit(_TOP_K))
+            if threshold is not None:
+                statement = statement.where(fused.c.cosine >= _THRESHOLD)
+            return statement
+
+        statement = self._statement(("hybrid", threshold is not None), query, build)
+        return self._run(statement, self._params(query, threshold=threshold, **question), depth)
+
+
+# What the searches' statements are built from: the tenant and the question as bound parameters (``_params``).
+_SCOPE = (Chunk.knowledge_base_id == sa.bindparam("kb", type_=Chunk.knowledge_base_id.type),
+          Chunk.workspace_id == sa.bindparam("ws", type_=Chunk.workspace_id.type))
+_TOP_K = sa.bindparam("top_k", type_=sa.Integer)
+_THRESHOLD = sa.bindparam("threshold", type_=sa.Float)
+_QUESTION_TERMS = sa.bindparam("question_terms", type_=SPARSEVEC())
+_CHOSEN_TERMS = sa.bindparam("chosen_terms", type_=ARRAY(sa.Integer))
+_HNSW_SETTINGS = sa.text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                         "set_config('hnsw.ef_search', :ef_search, true)")
+_STATEMENTS: dict = {}
 
 
 def _node(chunk_id, document_id, text, metadata, position) -> TextNode:
