@@ -128,12 +128,7 @@ def live_bot_and_session(public_id: str, session_id) -> tuple[Chatbot, Bot, Chat
 
     One statement reads the session and the bot's fingerprint; the bot itself comes from ``bot_cache`` while its
     fingerprint is unchanged, so the very next message after any edit, in any process, reads the new bot."""
-    row = db.session.execute(
-        sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession).select_from(Chatbot)
-        .join(Workspace, Workspace.id == Chatbot.workspace_id)
-        .join(Organization, Organization.id == Workspace.organization_id)
-        .outerjoin(ChatSession, sa.and_(ChatSession.id == session_id, ChatSession.chatbot_id == Chatbot.id))
-        .where(Chatbot.public_id == public_id)).first()
+    row = db.session.execute(_bot_and_session(), {"public_id": public_id, "session_id": session_id}).first()
     if row is None or row.status != "active":
         raise NotFound("This chatbot does not exist or is not live.")
     version, chatbot_id, session = row[0], row[1], row[3]
@@ -141,6 +136,17 @@ def live_bot_and_session(public_id: str, session_id) -> tuple[Chatbot, Bot, Chat
     if cached is None:
         cached = _read_bot(chatbot_id)
     return cached[0], cached[1], session
+
+
+@functools.cache
+def _bot_and_session():
+    """``live_bot_and_session``'s statement, built once (it runs for every message)."""
+    return (sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession).select_from(Chatbot)
+            .join(Workspace, Workspace.id == Chatbot.workspace_id)
+            .join(Organization, Organization.id == Workspace.organization_id)
+            .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
+                                            ChatSession.chatbot_id == Chatbot.id))
+            .where(Chatbot.public_id == sa.bindparam("public_id", type_=Chatbot.public_id.type)))
 
 
 def _read_bot(chatbot_id) -> tuple[Chatbot, Bot]:
@@ -312,9 +318,13 @@ def recent_history(session_id, config: dict) -> list:
     window = history_window(config)
     if not window:
         return []
-    rows = db.session.execute(sa.select(ChatMessage.role, ChatMessage.content).where(
-        ChatMessage.session_id == session_id).order_by(ChatMessage.created_at.desc()).limit(window)).all()
+    rows = db.session.connection().execute(_HISTORY, {"session_id": session_id, "window": window}).all()
     return rows[::-1]
+
+
+_HISTORY = (sa.select(ChatMessage.role, ChatMessage.content)
+            .where(ChatMessage.session_id == sa.bindparam("session_id", type_=ChatMessage.session_id.type))
+            .order_by(ChatMessage.created_at.desc()).limit(sa.bindparam("window", type_=sa.Integer)))
 
 
 def cited(answer: str, context: list[dict]) -> list[dict]:
@@ -413,15 +423,31 @@ def store(session_id, message: dict, usage: dict | None = None) -> None:
     round trip and no unit of work, on the path of every message. Columns are the tables' (``metadata``, not the
     model's ``metadata_``); every value a default would give is set here, as a CTE's insert takes no Python
     defaults."""
-    messages, usages, sessions = ChatMessage.__table__, TokenUsage.__table__, ChatSession.__table__
     stamp = now()
-    update = sa.update(sessions).where(sessions.c.id == session_id).values(last_message_at=stamp)
-    update = update.add_cte(sa.insert(messages).values({
-        "id": uuid.uuid4(), "session_id": session_id, "citations": [], "metadata": {}, "prompt_tokens": 0,
-        "completion_tokens": 0, "created_at": stamp, **message}).cte("stored_message"))
-    if usage is not None:
-        update = update.add_cte(sa.insert(usages).values({"id": uuid.uuid4(), **usage}).cte("stored_usage"))
-    db.session.execute(update)
+    message = {"id": uuid.uuid4(), "session_id": session_id, "citations": [], "metadata": {}, "prompt_tokens": 0,
+               "completion_tokens": 0, "created_at": stamp, **message}
+    usage = None if usage is None else {"id": uuid.uuid4(), **usage}
+    params = {"session": session_id, "stamp": stamp, **{f"m_{key}": value for key, value in message.items()},
+              **{f"u_{key}": value for key, value in (usage or {}).items()}}
+    db.session.connection().execute(_store_statement(tuple(message), None if usage is None else tuple(usage)),
+                                    params)
+
+
+@functools.lru_cache(maxsize=64)
+def _store_statement(message_columns: tuple, usage_columns: tuple | None):
+    """``store``'s statement for messages (and usage) with these columns, every value a bound parameter: built
+    once per shape (a question, an answer with its usage), since building it cost more CPU than running it."""
+    messages, usages, sessions = ChatMessage.__table__, TokenUsage.__table__, ChatSession.__table__
+
+    def bound(table, prefix: str, columns: tuple) -> dict:
+        return {column: sa.bindparam(prefix + column, type_=table.c[column].type) for column in columns}
+
+    update = (sa.update(sessions).where(sessions.c.id == sa.bindparam("session", type_=sessions.c.id.type))
+              .values(last_message_at=sa.bindparam("stamp", type_=sessions.c.last_message_at.type)))
+    update = update.add_cte(sa.insert(messages).values(bound(messages, "m_", message_columns)).cte("stored_message"))
+    if usage_columns is not None:
+        update = update.add_cte(sa.insert(usages).values(bound(usages, "u_", usage_columns)).cte("stored_usage"))
+    return update
 
 
 def _chain(first, rest):
