@@ -20,9 +20,12 @@ Shared by the embedding models and the chat providers of this distribution.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import os
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -111,14 +114,39 @@ def _tls() -> ssl.SSLContext:
     return _tls_context
 
 
+_clients: dict[tuple, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(timeout: float, connect_timeout: float) -> httpx.Client:
+    """The ``httpx.Client`` this process uses for calls with these timeouts: its pool keeps connections alive
+    between calls. Making a client per call cost more CPU than the rest of a call to a local model (it reads the
+    proxy settings from the environment each time), and a connection per call a handshake per chat message.
+
+    Clients are per process: a forked child (a gunicorn or Celery worker) starts with none of its parent's, never
+    sharing a socket with it. A pooled connection the server has closed meanwhile fails the next request before
+    anything was read, which ``ProviderClient`` retries like any connection failure."""
+    key = (os.getpid(), timeout, connect_timeout)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            if any(other[0] != key[0] for other in _clients):
+                _clients.clear()  # inherited from the parent process: its sockets are not this process's
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                                                      verify=_tls())
+    return client
+
+
 class ProviderClient:
     """One remote provider endpoint (``base_url``) spoken to with JSON. ``provider`` names it in error messages.
 
     ``timeout`` is how long to wait for each read (the answer, or the next part of a stream) and ``connect_timeout``
     for the connection (``timeout`` when not given). ``sleep`` is how the client waits between attempts; tests pass
-    a recorder instead of ``time.sleep``. Each call opens its own connection and closes it before returning: a call
-    carries a whole batch or a whole answer, so a handshake per call costs little, and no pooled socket is left for
-    the garbage collector or shared with a forked child.
+    a recorder instead of ``time.sleep``. Calls share one ``httpx.Client`` per process and timeouts
+    (``shared_client``), so a chat answer reuses a kept-alive connection to its provider instead of opening one
+    (and, for a remote provider, a TLS handshake) per message; headers (the API key) go with each request.
     """
 
     def __init__(self, provider: str, base_url: str, *, timeout: float, connect_timeout: float | None = None,
@@ -143,9 +171,9 @@ class ProviderClient:
     def keyed(self) -> bool:
         return "Authorization" in self.headers
 
-    def _http(self) -> httpx.Client:
-        return httpx.Client(timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout), headers=self.headers,
-                            verify=_tls())
+    def _http(self):
+        """The process's client for these timeouts, in a ``with`` that leaves it open for the next call."""
+        return contextlib.nullcontext(shared_client(self.timeout, self.connect_timeout))
 
     def _timed_out(self, where: str, error: httpx.TimeoutException, *, streaming: bool = False) -> ProviderError:
         if isinstance(error, httpx.ConnectTimeout):
@@ -175,7 +203,7 @@ class ProviderClient:
         for attempt in range(1, self.attempts + 1):
             delay = self.backoff * 2 ** (attempt - 1)
             try:
-                response = http.post(url, json=body)
+                response = http.post(url, json=body, headers=self.headers)
             except httpx.TimeoutException as error:
                 raise self._timed_out(where, error) from error
             except httpx.TransportError as error:
@@ -210,7 +238,7 @@ class ProviderClient:
                 delay = self.backoff * 2 ** (attempt - 1)
                 started = False
                 try:
-                    with http.stream("POST", url, json=body) as response:
+                    with http.stream("POST", url, json=body, headers=self.headers) as response:
                         if response.is_success:
                             for item in decode(response.iter_lines()):
                                 started = True
