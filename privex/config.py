@@ -34,6 +34,17 @@ def _pairs(value: str) -> dict[str, str]:
     return pairs
 
 
+def _processes(value: str) -> int:
+    """A process count: a whole number from 1, or ``auto`` (one per core, at least two, so one long request never
+    holds every process)."""
+    if value.strip().lower() == "auto":
+        return max(2, os.cpu_count() or 1)
+    count = int(value)
+    if count < 1:
+        raise ValueError(f"expected a whole number from 1, or auto; got {value!r}")
+    return count
+
+
 @dataclass(frozen=True)
 class Setting:
     env: str
@@ -90,9 +101,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Wallet sign-in messages name it and invitation links use it. Default: `http://PRIVEX_HOST:PRIVEX_PORT`."),
     Setting("PRIVEX_HOST", "HOST", "127.0.0.1", str, "Address `privex serve` binds."),
     Setting("PRIVEX_PORT", "PORT", "5000", int, "Port `privex serve` binds."),
-    Setting("PRIVEX_WEB_WORKERS", "WEB_WORKERS", "2", int, "gunicorn worker processes under `privex serve`."),
+    Setting("PRIVEX_WEB_WORKERS", "WEB_WORKERS", "auto", _processes,
+            "gunicorn worker processes under `privex serve`; `auto`: one per core, at least two."),
     Setting("PRIVEX_WEB_THREADS", "WEB_THREADS", "8", int, "Threads per gunicorn worker (gthread)."),
-    Setting("PRIVEX_WORKER_CONCURRENCY", "WORKER_CONCURRENCY", "2", int, "Celery worker processes."),
+    Setting("PRIVEX_WORKER_CONCURRENCY", "WORKER_CONCURRENCY", "auto", _processes,
+            "Celery worker processes per `privex worker`; `auto`: one per core, at least two."),
     Setting("PRIVEX_ADMIN_PASSWORD", "ADMIN_PASSWORD", None, str,
             "Password used by `privex create-admin` when not given on the command line (for scripts)."),
 )

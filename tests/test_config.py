@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from privex.config import SETTINGS, settings_from_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -69,3 +71,15 @@ def test_unix_socket_redis_urls_are_spelled_for_each_client():
     assert limiter_url("unix:///run/r.sock?db=3") == "redis+unix:///run/r.sock?db=3"
     assert limiter_url("unix:///run/r.sock") == "redis+unix:///run/r.sock?db=0"
     assert celery_url("redis://h:6379/2") == limiter_url("redis://h:6379/2") == "redis://h:6379/2"
+
+
+def test_process_counts_follow_the_cores_unless_set(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    config = settings_from_env({})
+    assert config["WEB_WORKERS"] == 6 and config["WORKER_CONCURRENCY"] == 6
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert settings_from_env({})["WEB_WORKERS"] == 2  # one long stream never holds the only process
+    assert settings_from_env({"PRIVEX_WEB_WORKERS": "3", "PRIVEX_WORKER_CONCURRENCY": "AUTO"}) == {
+        **settings_from_env({}), "WEB_WORKERS": 3, "WORKER_CONCURRENCY": 2}
+    with pytest.raises(ValueError, match="whole number from 1, or auto"):
+        settings_from_env({"PRIVEX_WEB_WORKERS": "0"})
