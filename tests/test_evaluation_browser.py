@@ -68,7 +68,7 @@ def test_evaluate_from_the_quality_tab_and_watch_a_run_finish(live, browser, tmp
         expect(table.locator("tbody tr")).to_have_count(5)  # nDCG@10, recall@1, @5, @10, MRR@10
         expect(page.get_by_role("img", name="nDCG@10 and Recall@10 per way of searching")).to_be_visible()
         if width == DESKTOP["width"]:  # the second run: changes against the first
-            expect(page.get_by_text("Changes are against the run of")).to_be_visible()
+            expect(page.get_by_role("link", name="the run of")).to_be_visible()
             expect(table.locator(".eval-delta").first).to_be_visible()
         problems[f"results {width}"] = tab.check(f"kb-quality-results{'-again' if width == DESKTOP['width'] else ''}")
         page.get_by_role("link", name="Failing only (").click()

@@ -81,7 +81,8 @@ def test_a_second_run_shows_the_change_and_the_earlier_runs(client, handbook):
     change = second.summary["vector"]["ndcg@10"] - first.summary["vector"]["ndcg@10"]
     sign = "±" if round(change, 3) == 0 else ("+" if change > 0 else "−")
     assert f'<span class="eval-delta' in page and f"{sign}{abs(change):.3f}" in page
-    assert "Changes are against the run of" in page and "Recent runs" in page
+    assert f'Changes are against <a href="/knowledge/{knowledge_base.id}/quality?run={first.id}">the run of' in page
+    assert "Recent runs" in page
     assert f"/quality?run={first.id}" in page
 
 
@@ -134,8 +135,9 @@ def test_the_poll_that_sees_a_run_finish_redraws_the_recent_runs_too(client, han
         q["relevant_document_names"])) for q in QUESTIONS], "second.jsonl", evaluation_runs.settings_of(), queue=False)
     page = said(client.get(f"/knowledge/{knowledge_base.id}/quality"))
     assert "Recent runs" in page and "· Queued" in page
+    assert "Another evaluation can start when this one has finished." in page and "Start the evaluation" not in page
     polled = html(client.get(f"/knowledge/{knowledge_base.id}/quality?run={run.id}", headers={"HX-Request": "true"}))
-    assert "evaluation-runs" not in polled  # nothing to redraw while it runs
+    assert "evaluation-runs" not in polled and 'id="evaluate"' not in polled  # nothing to redraw while it runs
     evaluation_runs.execute(run.id)
     polled = html(client.get(f"/knowledge/{knowledge_base.id}/quality?run={run.id}", headers={"HX-Request": "true"}))
     recent = polled[polled.index('<section id="evaluation-runs"'):]
@@ -143,7 +145,10 @@ def test_the_poll_that_sees_a_run_finish_redraws_the_recent_runs_too(client, han
     best = max(scores["ndcg@10"] for scores in db.session.get(EvaluationRun, run.id).summary.values())
     assert f"· Done · best nDCG@10 {best:.3f}" in " ".join(recent.split())
     assert "Queued" not in recent and "Running" not in recent
-    assert "Changes are against the run of" in polled  # the comparison with the first run, in the same answer
+    assert "Changes are against <a href=" in polled  # the comparison with the first run, in the same answer
+    # and the form is back, in place of the line saying another run must wait
+    form = polled[polled.index('<section id="evaluate"'):]
+    assert 'hx-swap-oob="true"' in form.split(">", 1)[0] and "Start the evaluation" in form
 
 
 def test_the_first_run_finishing_keeps_a_place_for_the_list(client, handbook):

@@ -41,14 +41,22 @@ def quality(kb_id, form: EvaluationForm | None = None, status: int = 200):
     run = chosen_run(knowledge_base)
     context = run_context(knowledge_base, run)
     if request.htmx and run is not None and request.args.get("run"):
-        # The poll: once the run has ended, the list of recent runs is redrawn with it (out of band), so no part of
-        # the tab still says the run is under way.
+        # The poll: once the run has ended, the recent runs and the form are redrawn with it (out of band), so no
+        # part of the tab still says the run is under way.
+        ended = not context["busy"]
         return render_template("partials/knowledge/evaluation_run.html", kb=knowledge_base, oob=True,
-                               recent=None if context["busy"] else recent_runs(knowledge_base), **context)
+                               recent=recent_runs(knowledge_base) if ended else None,
+                               **form_context(knowledge_base), **context)
     return render_template("knowledge/quality.html", tab="quality", kb=knowledge_base, summary=summary(knowledge_base),
-                           form=form or EvaluationForm(), can_write=may("resources.write"),
-                           recent=recent_runs(knowledge_base), example=EXAMPLE, max_questions=inputs.MAX_QUESTIONS,
-                           **context), status
+                           recent=recent_runs(knowledge_base), example=EXAMPLE,
+                           **form_context(knowledge_base, form), **context), status
+
+
+def form_context(knowledge_base: KnowledgeBase, form: EvaluationForm | None = None) -> dict:
+    """What the form's section needs; ``under_way``: a run of the knowledge base (not abandoned) blocks a new one,
+    so the section says so instead of offering a form that would be refused."""
+    return {"form": form or EvaluationForm(), "can_write": may("resources.write"),
+            "max_questions": inputs.MAX_QUESTIONS, "under_way": runs.busy(knowledge_base) is not None}
 
 
 def recent_runs(knowledge_base: KnowledgeBase) -> list[EvaluationRun]:
