@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -159,6 +160,17 @@ def test_the_first_run_finishing_keeps_a_place_for_the_list(client, handbook):
     evaluation_runs.execute(run.id)
     polled = html(client.get(f"/knowledge/{knowledge_base.id}/quality?run={run.id}", headers={"HX-Request": "true"}))
     assert '<div id="evaluation-runs" hx-swap-oob="true"></div>' in polled  # a target that exists, so no htmx error
+
+
+def test_a_run_whose_worker_stopped_says_so_stops_polling_and_lets_another_start(client, handbook):
+    user, _workspace, knowledge_base = handbook
+    run = evaluation_runs.start(knowledge_base, user.id, [Question("When does the shop open?", document_names=frozenset(
+        {"hours.md"}))], "first.jsonl", evaluation_runs.settings_of(("keyword",)), queue=False)
+    run.status, run.updated_at = "running", evaluation_runs.now() - evaluation_runs.STALE_AFTER - timedelta(minutes=1)
+    db.session.commit()
+    page = said(client.get(f"/knowledge/{knowledge_base.id}/quality"))
+    assert "Evaluation stopped" in page and "stopped after 0 of 1 questions" in page
+    assert "hx-trigger" not in page and "Start the evaluation" in page
 
 
 def test_viewers_read_runs_but_cannot_start_or_delete_one(app, client, handbook):
