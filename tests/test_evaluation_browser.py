@@ -1,7 +1,7 @@
 """The Quality tab in a real browser (Debian's Chromium driven by Playwright) against a live server with CSRF on and
 Celery eager: the empty state, a run started from the page by keyboard (the file chosen, a mode unticked), its results
 with the chart and the failing questions; then a run under way whose progress bar htmx polls until the run finishes
-and its results replace it, without a reload. axe-core finds no serious or critical violation, nothing scrolls
+and its results replace it, the list of recent runs and the form following, without a reload. axe-core finds no serious or critical violation, nothing scrolls
 sideways at 360 px; screenshots go to tests/screenshots/."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def test_evaluate_from_the_quality_tab_and_watch_a_run_finish(live, browser, tmp
         expect(table.locator("tbody tr")).to_have_count(5)  # nDCG@10, recall@1, @5, @10, MRR@10
         expect(page.get_by_role("img", name="nDCG@10 and Recall@10 per way of searching")).to_be_visible()
         if width == DESKTOP["width"]:  # the second run: changes against the first
-            expect(page.get_by_text("Changes are against the run of")).to_be_visible()
+            expect(page.get_by_role("link", name="the run of")).to_be_visible()
             expect(table.locator(".eval-delta").first).to_be_visible()
         problems[f"results {width}"] = tab.check(f"kb-quality-results{'-again' if width == DESKTOP['width'] else ''}")
         page.get_by_role("link", name="Failing only (").click()
@@ -100,6 +100,8 @@ def test_evaluate_from_the_quality_tab_and_watch_a_run_finish(live, browser, tmp
         page.goto(f"{base}/knowledge/{kb_id}/quality")
         expect(page.get_by_role("heading", name="Evaluation in progress")).to_be_visible()
         expect(page.get_by_label("1 of 4 questions scored")).to_have_attribute("value", "1")
+        expect(page.get_by_text("Another evaluation can start when this one has finished.")).to_be_visible()
+        expect(page.locator("#evaluation-runs li").first).to_contain_text("Queued")
         problems[f"running {viewport['width']}"] = tab.check("kb-quality-running")
         if viewport is DESKTOP:
             with app.app_context():
@@ -108,6 +110,9 @@ def test_evaluate_from_the_quality_tab_and_watch_a_run_finish(live, browser, tmp
             assert polls, "the page never polled"  # it watched the run finish, without a reload
             expect(page.locator("#evaluation-run")).not_to_have_attribute("hx-trigger", "every 1500ms")
             expect(page.locator(".eval-table thead th")).to_have_count(4)
+            # The rest of the tab followed: the run is Done in the list, and the form is back.
+            expect(page.locator("#evaluation-runs li").first).to_contain_text("Done · best nDCG@10")
+            expect(page.get_by_role("button", name="Start the evaluation")).to_be_visible()
             problems["finished by polling"] = tab.check("kb-quality-polled")
         tab.close()
         problems[f"console running {viewport['width']}"] = tab.problems

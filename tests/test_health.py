@@ -91,4 +91,4 @@ def test_housekeeping_runs_every_job_even_when_one_fails(app, database, monkeypa
     monkeypatch.setattr(module, "requeue_stuck_documents", broken)
     monkeypatch.setattr(module.drafts, "sweep_abandoned_files", lambda: 3)
     with app.test_request_context():
-        assert module.housekeeping() == {"requeued": None, "draft_folders_removed": 3}
+        assert module.housekeeping() == {"requeued": None, "draft_folders_removed": 3, "vector_store_upkeep": 0}

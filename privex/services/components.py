@@ -63,3 +63,14 @@ def searching(knowledge_base):
     """What a query needs: the embedding model and the vector store (no chunker is built)."""
     return (embedding_model(knowledge_base.embedding_model, knowledge_base.retrieval_config),
             vector_store(knowledge_base))
+
+
+def vector_store_upkeep() -> int:
+    """Each installed vector store's background work (its factory's optional ``upkeep()``, docs/plugins.md), run by
+    the worker's housekeeping; how many items they handled in all."""
+    done = 0
+    for factory in state().plugins.vector_stores.values():
+        upkeep = getattr(factory, "upkeep", None)
+        if callable(upkeep):
+            done += int(upkeep() or 0)
+    return done

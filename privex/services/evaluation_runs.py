@@ -105,6 +105,11 @@ def busy(knowledge_base: KnowledgeBase) -> EvaluationRun | None:
         EvaluationRun.updated_at > now() - STALE_AFTER).limit(1))
 
 
+def abandoned(run: EvaluationRun) -> bool:
+    """Under way by its status but not heard from for ``STALE_AFTER``: its worker stopped, and a new run may start."""
+    return run.status in ("queued", "running") and run.updated_at <= now() - STALE_AFTER
+
+
 def execute(run_id) -> EvaluationRun:
     """Score a run's questions not yet scored, in order, committing progress after each; then its summary.
     A run already finished is left alone (the task may be delivered twice); a re-delivered running one resumes."""

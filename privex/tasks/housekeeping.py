@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from privex.extensions import db
-from privex.services import drafts
+from privex.services import components, drafts
 from privex.tasks.ingestion import requeue_stuck_documents
 
 log = logging.getLogger(__name__)
@@ -15,10 +15,12 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="privex.housekeeping")
 def housekeeping() -> dict[str, int | None]:
-    """Re-queue documents a dead worker left `processing`; remove the uploaded files of drafts that expired.
+    """Re-queue documents a dead worker left `processing`; remove the uploaded files of drafts that expired; let
+    the vector stores do their bounded upkeep (pgvector: fill in the keyword data of chunks stored without it).
 
     Each job runs even when another fails (logged, counted as None): one broken part does not stop the rest."""
-    jobs = {"requeued": requeue_stuck_documents, "draft_folders_removed": drafts.sweep_abandoned_files}
+    jobs = {"requeued": requeue_stuck_documents, "draft_folders_removed": drafts.sweep_abandoned_files,
+            "vector_store_upkeep": components.vector_store_upkeep}
     done: dict[str, int | None] = {}
     for name, job in jobs.items():
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from privex import hookimpl
+from privex_pgvector import keywords
 from privex_pgvector.store import PGVectorStore, ensure_index
 
 __version__ = "0.1.0"
@@ -18,6 +19,11 @@ class PGVector:
         ensure_index(embedding_dim)
         return PGVectorStore(knowledge_base_id=str(knowledge_base.id), workspace_id=str(knowledge_base.workspace_id),
                              embedding_dim=embedding_dim)
+
+    def upkeep(self) -> int:
+        """The housekeeping's turn: fill in the keyword data of chunks stored without it (``keywords``), in bounded
+        batches, so no knowledge base waits for a keyword search to do it; how many chunks were filled."""
+        return keywords.fill_pending()
 
 
 @hookimpl

@@ -175,6 +175,58 @@ def test_chunks_stored_without_keyword_data_are_filled_in_by_the_first_keyword_s
     statistics_are_exact(database.session, knowledge_base)
 
 
+def without_keyword_data(session, knowledge_base, document, texts, first=10):
+    """Rows as an older version (or a bulk COPY) wrote them: no terms, no weights, no statistics."""
+    session.execute(sa.insert(Chunk), [
+        {"workspace_id": knowledge_base.workspace_id, "knowledge_base_id": knowledge_base.id,
+         "document_id": document.id, "position": first + n, "text": text, "metadata_": {},
+         "embedding": unit(1, 1, 1, 1), "embedding_dim": DIM} for n, text in enumerate(texts)])
+
+
+def unfilled(session, knowledge_base) -> int:
+    return session.scalar(sa.select(sa.func.count()).where(Chunk.knowledge_base_id == knowledge_base.id,
+                                                           Chunk.terms.is_(None)))
+
+
+def test_the_housekeeping_fills_in_knowledge_bases_only_searched_by_meaning_in_bounded_batches(database, monkeypatch):
+    """A knowledge base nobody searches by keyword is filled in too, so the first keyword or hybrid search after an
+    upgrade has nothing left to do; each batch is its own transaction, and one call stops at its budget."""
+    from privex.services.components import vector_store_upkeep
+    from privex_pgvector import keywords
+
+    monkeypatch.setattr(keywords, "FILL_BATCH", 2)
+    knowledge_base, other = make_kb(database.session, "meaning"), make_kb(database.session, "other")
+    store, document = add_document(database.session, knowledge_base, SMALL[:1])
+    without_keyword_data(database.session, knowledge_base, document, SMALL[1:])
+    _, elsewhere = add_document(database.session, other, [])
+    without_keyword_data(database.session, other, elsewhere, ["kiwi banana", "banana split", "melon"])
+    assert len(search(store, VECTOR, embedding=unit(1, 1, 1, 1))) == 4
+    assert unfilled(database.session, knowledge_base) == 3  # a search by meaning fills nothing
+    assert keywords.fill_pending(budget=4) == 4
+    assert unfilled(database.session, knowledge_base) + unfilled(database.session, other) == 2
+    assert vector_store_upkeep() == 2  # the housekeeping's job: the rest
+    assert unfilled(database.session, knowledge_base) == unfilled(database.session, other) == 0
+    assert vector_store_upkeep() == 0
+    for kb in (knowledge_base, other):
+        statistics_are_exact(database.session, kb)
+    # Filled in by batches, they rank as chunks stored with their keyword data do (each batch's weights take the
+    # average length of its time, as ingestion's do, within keywords.DRIFT).
+    texts = [text for text, _ in search(store, KEYWORD, "apple kiwi")]
+    assert texts[0] == "kiwi melon" and texts[-1] == "apple melon grape pear plum lemon" and len(texts) == 4
+
+
+def test_a_keyword_search_fills_in_every_remaining_batch_before_it_ranks(database, monkeypatch):
+    from privex_pgvector import keywords
+
+    monkeypatch.setattr(keywords, "FILL_BATCH", 2)
+    knowledge_base = make_kb(database.session)
+    store, document = add_document(database.session, knowledge_base, [])
+    without_keyword_data(database.session, knowledge_base, document, SMALL + ["kiwi kiwi", "pear"])
+    assert len(search(store, KEYWORD, "kiwi")) == 2  # both kiwi chunks, whichever batch held them
+    assert unfilled(database.session, knowledge_base) == 0
+    assert statistics_are_exact(database.session, knowledge_base) == (6, 15)
+
+
 def test_concurrent_writers_of_one_knowledge_base_keep_the_statistics_exact(app):
     """Two sessions store documents into one knowledge base at once, each committing; the statistics row serialises
     them (no deadlock) and the counts match the chunks. Committed data, removed at the end."""

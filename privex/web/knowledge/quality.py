@@ -41,11 +41,26 @@ def quality(kb_id, form: EvaluationForm | None = None, status: int = 200):
     run = chosen_run(knowledge_base)
     context = run_context(knowledge_base, run)
     if request.htmx and run is not None and request.args.get("run"):
-        return render_template("partials/knowledge/evaluation_run.html", kb=knowledge_base, **context)
-    recent = db.session.scalars(runs.runs_of(knowledge_base).limit(RUNS_SHOWN)).all()
+        # The poll: once the run has ended, the recent runs and the form are redrawn with it (out of band), so no
+        # part of the tab still says the run is under way.
+        ended = not context["busy"]
+        return render_template("partials/knowledge/evaluation_run.html", kb=knowledge_base, oob=True,
+                               recent=recent_runs(knowledge_base) if ended else None,
+                               **form_context(knowledge_base), **context)
     return render_template("knowledge/quality.html", tab="quality", kb=knowledge_base, summary=summary(knowledge_base),
-                           form=form or EvaluationForm(), can_write=may("resources.write"), recent=recent,
-                           example=EXAMPLE, max_questions=inputs.MAX_QUESTIONS, **context), status
+                           recent=recent_runs(knowledge_base), example=EXAMPLE,
+                           **form_context(knowledge_base, form), **context), status
+
+
+def form_context(knowledge_base: KnowledgeBase, form: EvaluationForm | None = None) -> dict:
+    """What the form's section needs; ``under_way``: a run of the knowledge base (not abandoned) blocks a new one,
+    so the section says so instead of offering a form that would be refused."""
+    return {"form": form or EvaluationForm(), "can_write": may("resources.write"),
+            "max_questions": inputs.MAX_QUESTIONS, "under_way": runs.busy(knowledge_base) is not None}
+
+
+def recent_runs(knowledge_base: KnowledgeBase) -> list[EvaluationRun]:
+    return db.session.scalars(runs.runs_of(knowledge_base).limit(RUNS_SHOWN)).all()
 
 
 def chosen_run(knowledge_base: KnowledgeBase) -> EvaluationRun | None:
@@ -59,7 +74,9 @@ def run_context(knowledge_base: KnowledgeBase, run: EvaluationRun | None) -> dic
     if run is None:
         return {"run": None}
     failing = request.args.get("failing") == "1"
-    context = {"run": run, "failing": failing, "busy": run.status in ("queued", "running"),
+    stopped = runs.abandoned(run)
+    context = {"run": run, "failing": failing, "busy": run.status in ("queued", "running") and not stopped,
+               "abandoned": stopped,
                "progress": runs.progress(run), "metrics": metrics_of(run.settings)}
     if run.status == "done":
         context["comparison"] = runs.comparison(run)
@@ -84,8 +101,9 @@ def evaluate(kb_id):
     if form.validate():
         with show_errors(form, fields={"queries": "questions", "qrels": "questions", "file": "questions",
                                        "k": "modes"}):
+            # No flash saying it started: it would stay above the results once the run ended; the run's own
+            # section says how far it is, and the poll redraws it.
             run = runs.start(knowledge_base, current_user.id, *uploaded(form))
-            flash(f"Evaluating {run.questions_total} question{'s' if run.questions_total != 1 else ''}.", "success")
             return redirect(url_for(".quality", kb_id=knowledge_base.id, run=run.id))
     return quality(kb_id, form=form, status=form_status(form))
 
