@@ -5,6 +5,9 @@ parse (document parser) -> chunk (chunker) -> embed (embedding model) -> store (
 ``chunks_total`` written as embedding batches finish. The new chunks replace the old ones in one transaction at
 the end, so a reindex shows the old chunks until the new ones are complete, and a failure leaves them untouched.
 Content that has not changed since the last successful run is not embedded again.
+
+Small stored files are indexed in batches (``ingest_documents``, queued by ``knowledge.queue_ingestion``): the same
+steps and states per document, their chunks embedded together and stored in one transaction.
 """
 
 from __future__ import annotations
