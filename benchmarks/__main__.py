@@ -8,10 +8,11 @@ import platform
 import subprocess
 from pathlib import Path
 
-from benchmarks import chat, embedding, first_question, fresh_kb, ingestion, pages, retrieval, startup
+from benchmarks import (chat, embedding, first_question, fresh_kb, ingestion, pages, retrieval, small_documents,
+                        startup)
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = [startup, first_question, embedding, chat, retrieval, fresh_kb, ingestion, pages]
+BENCHMARKS = [startup, first_question, embedding, chat, retrieval, fresh_kb, ingestion, small_documents, pages]
 
 
 def machine() -> str:

@@ -341,10 +341,11 @@ def child(folder: Path, size: int) -> None:
                 db.session.rollback()  # what the end of a request does
             return durations
 
+        from privex_pgvector import terms as bm25
+
         counted = sorted(db.session.execute(sa.text(
-            "SELECT count(*) FROM chunks WHERE knowledge_base_id = :kb AND text_search @@ "
-            "replace(plainto_tsquery('english', :question)::text, '&', '|')::tsquery"),
-            {"kb": kb.id, "question": question}).scalar() for question in timed)
+            "SELECT count(*) FROM chunks WHERE knowledge_base_id = :kb AND terms && CAST(:terms AS int[])"),
+            {"kb": kb.id, "terms": sorted(bm25.term_counts(question))}).scalar() for question in timed)
         result["matches"] = [statistics.median(counted), counted[int(0.1 * len(counted))],
                              counted[min(len(counted) - 1, int(0.9 * len(counted)))]]
         db.session.rollback()

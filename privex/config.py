@@ -106,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_WEB_THREADS", "WEB_THREADS", "8", int, "Threads per gunicorn worker (gthread)."),
     Setting("PRIVEX_WORKER_CONCURRENCY", "WORKER_CONCURRENCY", "auto", _processes,
             "Celery worker processes per `privex worker`; `auto`: one per core, at least two."),
+    Setting("PRIVEX_INGEST_BATCH", "INGEST_BATCH", "16", int,
+            "Most small files (up to 64 KB each) of one knowledge base indexed together by one worker task, their "
+            "chunks embedded in shared model batches. `1`: one task per document."),
     Setting("PRIVEX_ADMIN_PASSWORD", "ADMIN_PASSWORD", None, str,
             "Password used by `privex create-admin` when not given on the command line (for scripts)."),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from privex import hookimpl
 from privex.contracts import ProviderError
 from privex.models import Chunk, Document, KnowledgeBase, Organization, Workspace
-from privex.services.ingestion import TransientFailure, ingest_document, requeue_stuck
+from privex.services.ingestion import TransientFailure, ingest_document, ingest_documents, requeue_stuck
 from privex.services.retrieval import retrieve
 
 DIM = 16
@@ -32,11 +33,14 @@ def bag_of_words(text: str) -> list[float]:
 
 class BagOfWords(BaseEmbedding):
     fail_with: object = None
+    fail_on: object = None
     while_embedding: object = None
 
     def _get_text_embedding(self, text):
         if self.fail_with:
             raise self.fail_with
+        if self.fail_on and self.fail_on in text:
+            raise ProviderError(f"the model refused a text holding {self.fail_on}", status=400, transient=False)
         if self.while_embedding:
             self.while_embedding()
         return bag_of_words(text)
@@ -52,10 +56,12 @@ class BagOfWordsModel:
     name = "bag-of-words"
     dimension = DIM
     fail_with = None
+    fail_on = None
     while_embedding = None
 
     def create(self, **config):
-        return BagOfWords(model_name="bag-of-words", fail_with=self.fail_with, while_embedding=self.while_embedding)
+        return BagOfWords(model_name="bag-of-words", fail_with=self.fail_with, fail_on=self.fail_on,
+                          while_embedding=self.while_embedding)
 
 
 MODEL = BagOfWordsModel()
@@ -70,7 +76,7 @@ class TestEmbeddings:
 @pytest.fixture()
 def knowledge_base(app, database, register_plugin, tmp_path):
     register_plugin(TestEmbeddings(), name="test-embeddings")
-    MODEL.fail_with = MODEL.while_embedding = None
+    MODEL.fail_with = MODEL.fail_on = MODEL.while_embedding = None
     organization = Organization(name="Acme")
     workspace = Workspace(name="main", organization=organization)
     database.session.add_all([organization, workspace])
@@ -240,3 +246,197 @@ def test_tasks_of_a_deleted_knowledge_base_end_quietly(app, database, knowledge_
     assert sum("document deleted before it was indexed" in record.getMessage() for record in caplog.records) == 3
     assert database.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
         Chunk.document_id.in_([document.id for document in documents]))) == 0
+
+
+# -- batches of small documents (``ingest_documents``: what an upload of many small files queues) ----------------
+
+
+def statistics_are_exact(database, knowledge_base):
+    """The knowledge base's keyword statistics equal what its chunks say, counted afresh."""
+    kb = knowledge_base.id
+    stored = database.session.execute(sa.text("SELECT chunks, length FROM plg_pgvector_keyword_statistics "
+                                              "WHERE knowledge_base_id = :kb"), {"kb": kb}).one_or_none()
+    counted = database.session.execute(sa.text("SELECT count(*), coalesce(sum(term_count), 0) FROM chunks "
+                                               "WHERE knowledge_base_id = :kb"), {"kb": kb}).one()
+    assert tuple(stored or (0, 0)) == tuple(counted)
+    assert dict(database.session.execute(sa.text(
+        "SELECT term, chunks FROM plg_pgvector_term_frequencies WHERE knowledge_base_id = :kb"), {"kb": kb}).all()) \
+        == dict(database.session.execute(sa.text(
+            "SELECT term, count(*) FROM chunks, unnest(terms) AS term WHERE knowledge_base_id = :kb GROUP BY term"),
+            {"kb": kb}).all())
+    return counted[0]
+
+
+def pages(database, knowledge_base, tmp_path, count=3):
+    return [add_file(database, knowledge_base, tmp_path, f"page-{n}.md", HANDBOOK.replace("Handbook", f"Page {n}"))
+            for n in range(count)]
+
+
+def once(action):
+    """``action`` on the first call only (a batch's one model instance calls ``while_embedding`` for every text)."""
+    calls = []
+    return lambda: None if calls else (calls.append(1), action())
+
+
+def reloaded(database, documents):
+    database.session.expire_all()
+    return [database.session.get(Document, document.id) for document in documents]
+
+
+def test_a_batch_indexes_every_document_and_a_bad_file_fails_alone_with_its_reason(database, knowledge_base,
+                                                                                   tmp_path):
+    good = pages(database, knowledge_base, tmp_path)
+    empty = add_file(database, knowledge_base, tmp_path, "empty.txt", "   \n")
+    missing = add_file(database, knowledge_base, tmp_path, "gone.md", HANDBOOK)
+    Path(missing.storage_path).unlink()
+    ids = [str(document.id) for document in [good[0], empty, good[1], missing, good[2]]]
+
+    statuses = ingest_documents(ids)
+
+    assert statuses == {ids[0]: "indexed", ids[1]: "failed", ids[2]: "indexed", ids[3]: "failed",
+                        ids[4]: "indexed"}
+    first, empty, second, missing, third = reloaded(database, [good[0], empty, good[1], missing, good[2]])
+    for document in (first, second, third):
+        assert document.status == "indexed" and document.error is None and document.indexed_at is not None
+        assert document.chunks_total == document.chunks_done == len(chunk_rows(database, document)) > 1
+        assert [chunk.position for chunk in chunk_rows(database, document)] == list(range(document.chunks_total))
+    assert empty.status == "failed" and "the file is empty" in empty.error
+    assert missing.status == "failed" and "the stored file is missing" in missing.error
+    assert chunk_rows(database, empty) == chunk_rows(database, missing) == []
+    assert statistics_are_exact(database, knowledge_base) == 3 * first.chunks_total
+    hits = retrieve(knowledge_base, "report a lost laptop", mode="keyword", top_k=3)
+    assert {hit.document_name for hit in hits} == {"page-0.md", "page-1.md", "page-2.md"}
+
+
+def test_a_batch_shows_each_documents_progress_as_model_batches_finish(database, knowledge_base, tmp_path,
+                                                                       monkeypatch):
+    from privex.services import ingestion
+
+    monkeypatch.setattr(ingestion, "EMBED_BATCH", 2)
+    documents = pages(database, knowledge_base, tmp_path, 2)
+    seen = []
+
+    def look():
+        rows = database.session.execute(sa.select(Document.name, Document.status, Document.chunks_done,
+                                                  Document.chunks_total).order_by(Document.name)).all()
+        if not seen or seen[-1] != rows:
+            seen.append(rows)
+
+    MODEL.while_embedding = look
+    ingest_documents([str(document.id) for document in documents])
+
+    total = reloaded(database, documents)[0].chunks_total
+    assert total > 2  # each page needs more than one model batch
+    assert all(status == "processing" and chunks_total == total
+               for rows in seen for _, status, _, chunks_total in rows)
+    first_done = [rows[0][2] for rows in seen]
+    assert first_done == sorted(first_done) and first_done[0] == 0 and 0 < first_done[1] < total
+    assert [rows[1][2] for rows in seen][-1] > 0  # the second page's progress shows before the batch is stored
+    assert all(document.status == "indexed" and document.chunks_done == total
+               for document in reloaded(database, documents))
+
+
+def test_a_document_deleted_while_its_batch_is_embedded_is_left_out_and_the_others_are_indexed(
+        app, database, knowledge_base, tmp_path, caplog):
+    from privex.extensions import state
+    from privex.services.knowledge import delete_documents
+
+    documents = pages(database, knowledge_base, tmp_path)
+    doomed = documents[1].id
+    MODEL.while_embedding = once(lambda: delete_documents(knowledge_base, [database.session.get(Document, doomed)]))
+    caplog.set_level("INFO")
+
+    result = state(app).celery.tasks["privex.ingest_documents"].apply(
+        args=[[str(document.id) for document in documents]]).get()
+
+    assert result == {str(documents[0].id): "indexed", str(doomed): "deleted", str(documents[2].id): "indexed"}
+    assert [record for record in caplog.records if record.levelno >= 30] == []
+    database.session.expire_all()
+    assert database.session.get(Document, doomed) is None
+    assert database.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
+        Chunk.document_id == doomed)) == 0
+    assert statistics_are_exact(database, knowledge_base) == 2 * database.session.get(
+        Document, documents[0].id).chunks_total
+
+
+def test_a_batch_whose_knowledge_base_is_deleted_ends_quietly(app, database, knowledge_base, tmp_path, caplog):
+    from privex.extensions import state
+    from privex.services.knowledge import delete_knowledge_base
+
+    documents = pages(database, knowledge_base, tmp_path)
+    MODEL.while_embedding = once(lambda: delete_knowledge_base(knowledge_base))
+    caplog.set_level("INFO")
+    result = state(app).celery.tasks["privex.ingest_documents"].apply(
+        args=[[str(document.id) for document in documents]]).get()
+    assert set(result.values()) == {"deleted"}
+    assert [record for record in caplog.records if record.levelno >= 30] == []
+    assert database.session.scalar(sa.select(sa.func.count()).select_from(Chunk).where(
+        Chunk.document_id.in_([document.id for document in documents]))) == 0
+
+
+def test_a_text_the_model_refuses_fails_only_its_document(database, knowledge_base, tmp_path):
+    documents = pages(database, knowledge_base, tmp_path, 2)
+    poisoned = add_file(database, knowledge_base, tmp_path, "poison.md", "# Poison\n\nThis line holds XYZZY.")
+    MODEL.fail_on = "XYZZY"
+    ingest_documents([str(documents[0].id), str(poisoned.id), str(documents[1].id)])
+    first, poisoned, second = reloaded(database, [documents[0], poisoned, documents[1]])
+    assert first.status == second.status == "indexed"
+    assert poisoned.status == "failed" and "the model refused a text holding XYZZY" in poisoned.error
+    assert chunk_rows(database, poisoned) == []
+    statistics_are_exact(database, knowledge_base)
+
+
+def test_a_transient_error_puts_the_whole_batch_back_to_pending_and_keeps_old_chunks(database, knowledge_base,
+                                                                                     tmp_path):
+    documents = pages(database, knowledge_base, tmp_path, 2)
+    ingest_documents([str(document.id) for document in documents])
+    old = {document.id: [chunk.id for chunk in chunk_rows(database, document)] for document in documents}
+    MODEL.fail_with = ProviderError("the embedding server timed out", status=504, transient=True)
+    with pytest.raises(TransientFailure):
+        ingest_documents([str(document.id) for document in documents], force=True)
+    for document in reloaded(database, documents):
+        assert document.status == "pending" and "will retry" in document.error and "timed out" in document.error
+        assert [chunk.id for chunk in chunk_rows(database, document)] == old[document.id]
+    MODEL.fail_with = None
+    assert set(ingest_documents([str(document.id) for document in documents]).values()) == {"indexed"}
+    statistics_are_exact(database, knowledge_base)
+
+
+def test_a_batch_leaves_unchanged_documents_alone_and_reindexes_changed_ones(database, knowledge_base, tmp_path):
+    unchanged, changed = pages(database, knowledge_base, tmp_path, 2)
+    ingest_documents([str(unchanged.id), str(changed.id)])
+    kept = [chunk.id for chunk in chunk_rows(database, unchanged)]
+    indexed_at = reloaded(database, [unchanged])[0].indexed_at
+    Path(changed.storage_path).write_text("# Changed\n\nOnly one short line now.")
+
+    assert ingest_documents([str(unchanged.id), str(changed.id)]) == {str(unchanged.id): "indexed",
+                                                                      str(changed.id): "indexed"}
+    unchanged, changed = reloaded(database, [unchanged, changed])
+    assert [chunk.id for chunk in chunk_rows(database, unchanged)] == kept and unchanged.indexed_at == indexed_at
+    assert [chunk.text for chunk in chunk_rows(database, changed)] == ["# Changed\n\nOnly one short line now."]
+    statistics_are_exact(database, knowledge_base)
+
+
+def test_an_upload_of_many_small_files_is_queued_in_batches_and_all_indexed(app, database, knowledge_base,
+                                                                           monkeypatch):
+    """Eager Celery (the tests'): each queued task runs as it is sent, so the tasks sent are what ran."""
+    import io
+
+    from celery import Task
+    from werkzeug.datastructures import FileStorage
+
+    from privex.services.knowledge import add_uploads
+
+    sent = []
+    real_delay = Task.delay
+    monkeypatch.setattr(Task, "delay", lambda self, *args, **kwargs: (sent.append((self.name, args)),
+                                                                        real_delay(self, *args, **kwargs))[1])
+    app.config["INGEST_BATCH"] = 4
+    files = [FileStorage(io.BytesIO(f"Note {n}\nThe refund for order {n} is paid within five days.".encode()),
+                         filename=f"{n}.txt", content_type="text/plain") for n in range(10)]
+    documents = add_uploads(knowledge_base, files)
+
+    assert [(name, len(args[0]) if isinstance(args[0], list) else 1) for name, args in sent] == [
+        ("privex.ingest_documents", 4), ("privex.ingest_documents", 4), ("privex.ingest_documents", 2)]
+    assert {document.status for document in reloaded(database, documents)} == {"indexed"}
+    statistics_are_exact(database, knowledge_base)

@@ -547,47 +547,6 @@ def test_embeddings_of_different_sizes_share_the_table(database):
     assert nearest == small
 
 
-def matching(db, words):
-    return db.session.scalars(
-        sa.select(Chunk.id).where(Chunk.text_search.op("@@")(sa.func.plainto_tsquery("english", words)))
-    ).all()
-
-
-def test_full_text_search_finds_chunks_by_word_stem(database):
-    tree = build_tree(database)  # its chunk: "Refunds are processed within fourteen days."
-    add_chunk(database, tree, 1, "Shipping takes three business days.")
-
-    assert matching(database, "refund") == [tree.ids.chunk]
-    assert matching(database, "processing refunds") == [tree.ids.chunk]
-    assert sorted(matching(database, "day")) == sorted([tree.ids.chunk, database.session.scalar(
-        sa.select(Chunk.id).where(Chunk.position == 1))])
-    assert matching(database, "warranty") == []
-
-
-def test_the_search_vector_follows_edits_to_the_text(database):
-    tree = build_tree(database)
-    tree.chunk.text = "Warranty claims need a receipt."
-    database.session.commit()
-
-    assert matching(database, "warranty") == [tree.ids.chunk]
-    assert matching(database, "refund") == []
-
-
-# --- JSONB ---------------------------------------------------------------------------------------------------------
-
-def test_json_columns_default_to_empty_objects_and_lists(database):
-    tree = build_tree(database)
-    database.session.expire_all()
-
-    chatbot = database.session.get(Chatbot, tree.ids.chatbot)
-    chatflow = database.session.get(Chatflow, tree.ids.chatflow)
-    assert chatbot.config == {}
-    assert (chatflow.nodes, chatflow.edges, chatflow.variables, chatflow.config) == ([], [], {}, {})
-    assert database.session.get(APIKey, tree.ids.api_key).permissions == []
-    assert database.session.get(ChatMessage, tree.ids.message).citations == []
-    assert database.session.get(Document, tree.ids.document).metadata_ == {}
-
-
 def test_metadata_attributes_are_stored_in_columns_named_metadata(database):
     tree = build_tree(database)
     tree.document.metadata_ = {"pages": 12, "author": {"name": "Ops"}}

@@ -29,8 +29,8 @@ from privex.services.errors import PlanLimit, ServiceError
 log = logging.getLogger(__name__)
 
 SECRET_COLUMNS = ("password_hash", "encrypted_data", "key_hash", "token_hash")
-# Too big or meaningless to show: vectors and the computed full-text column of a chunk.
-HIDDEN_COLUMNS = ("embedding", "text_search")
+# Too big or meaningless to show: a chunk's vector.
+HIDDEN_COLUMNS = ("embedding",)
 DATABASE_REFUSED = ("The database refused this change (it breaks a rule the services did not check). Nothing was "
                     "saved; the details are in the server log.")
 

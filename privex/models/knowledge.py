@@ -12,7 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from pgvector.sqlalchemy import SPARSEVEC, Vector
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from privex.models.base import Model, WorkspaceScoped, choice, foreign_key, jsonb
@@ -86,7 +86,6 @@ class Chunk(WorkspaceScoped, Model):
     __tablename__ = "chunks"
     __table_args__ = (
         sa.UniqueConstraint("document_id", "position"),
-        sa.Index(None, "text_search", postgresql_using="gin"),
         sa.Index("ix_chunks_terms", "terms", postgresql_using="gin"),
         sa.Index("ix_chunks_without_terms", "knowledge_base_id", postgresql_where=sa.text("terms IS NULL")),
     )
@@ -100,7 +99,6 @@ class Chunk(WorkspaceScoped, Model):
     metadata_: Mapped[dict] = jsonb(name="metadata")
     embedding = mapped_column(Vector())
     embedding_dim: Mapped[int | None] = mapped_column(sa.SmallInteger)
-    text_search = mapped_column(TSVECTOR, sa.Computed("to_tsvector('english', text)", persisted=True))
     # Keyword ranking (the vector store's): stemmed term ids, their BM25 weights, and how many terms the text has.
     terms = mapped_column(ARRAY(sa.Integer))
     term_weights = mapped_column(SPARSEVEC())

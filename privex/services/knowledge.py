@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import current_app
 
 from privex.contracts import UnreadableDocument
 from privex.extensions import db, state
@@ -20,7 +21,7 @@ from privex.plugins import NotInstalled
 from privex.services import components
 from privex.services.errors import Conflict, Invalid, NotFound, Unsupported
 from privex.services.fields import check_name, check_text
-from privex.services.ingestion import parser_for, upload_folder, workspace_upload_folder
+from privex.services.ingestion import batchable, parser_for, upload_folder, workspace_upload_folder
 
 COPY_BLOCK = 1 << 20
 SETTINGS = ("name", "description", "vector_store", "embedding_model", "chunking_strategy", "chunking_config",
@@ -214,10 +215,26 @@ def add_uploads(knowledge_base: KnowledgeBase, storages) -> list[Document]:
 
 def queue_ingestion(documents, force: bool = False) -> None:
     """Queue after commit: the worker must find the rows. Sent through this app's Celery (not the process-wide
-    default), so each app's tasks run in its own context."""
-    task = state().celery.tasks["privex.ingest_document"]
+    default), so each app's tasks run in its own context.
+
+    Small stored files go in batches of up to ``INGEST_BATCH`` documents of one knowledge base, one task each
+    (``ingest_documents``: their chunks share the model's batches and one transaction); any other document (a
+    large file, a source to fetch) is a task of its own."""
+    tasks = state().celery.tasks
+    size = max(1, current_app.config.get("INGEST_BATCH", 1))
+    batches: dict = {}
     for document in documents:
-        task.delay(str(document.id), force=force)
+        if size > 1 and batchable(document):
+            batches.setdefault(document.knowledge_base_id, []).append(str(document.id))
+        else:
+            tasks["privex.ingest_document"].delay(str(document.id), force=force)
+    for ids in batches.values():
+        for start in range(0, len(ids), size):
+            batch = ids[start:start + size]
+            if len(batch) == 1:
+                tasks["privex.ingest_document"].delay(batch[0], force=force)
+            else:
+                tasks["privex.ingest_documents"].delay(batch, force=force)
 
 
 def reindex(documents) -> int:

@@ -35,6 +35,25 @@ def ingest_document(document_id: str, force: bool = False) -> str:
         raise
 
 
+@shared_task(name="privex.ingest_documents", autoretry_for=(ingestion.TransientFailure,), retry_backoff=5,
+             retry_backoff_max=300, retry_jitter=True, max_retries=5)
+def ingest_documents(document_ids: list[str], force: bool = False) -> dict[str, str]:
+    """Index small documents of one knowledge base together (``ingestion.ingest_documents``); returns each id's
+    final status, ``deleted`` for those deleted before or while they were indexed. A transient failure retries the
+    batch (its indexed documents, unchanged, are then left alone unless ``force``).
+
+    An unexpected error outside any one document's work (a lost database connection) marks every document of the
+    batch still pending or processing failed, saying so, and is re-raised for the log."""
+    try:
+        return ingestion.ingest_documents(document_ids, force=force)
+    except ingestion.TransientFailure:
+        raise
+    except Exception as error:
+        for document_id in document_ids:
+            ingestion.fail_unexpectedly(uuid.UUID(document_id), error)
+        raise
+
+
 def _deleted(document_id: str) -> str:
     log.info("document deleted before it was indexed: nothing to do", extra={"document_id": document_id})
     return "deleted"

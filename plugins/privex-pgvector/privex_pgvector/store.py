@@ -8,7 +8,7 @@ to mix sizes), and queries repeat that expression so the planner uses it. Modes:
 - ``text_search`` / ``sparse`` (keyword): BM25 over the chunks' stemmed terms (``keywords``, ``terms``): the inner
   product of each chunk's stored BM25 weights with the question's IDF vector. In a large knowledge base only the
   chunks holding the question's *rarest* terms are scored (see ``KEYWORD_BUDGET``). ``ts_rank_cd`` over the
-  ``text_search`` column was 0.19 nDCG@10 below BM25 on SciFact (no IDF, no length normalisation);
+  former ``text_search`` column (dropped) was 0.19 nDCG@10 below BM25 on SciFact (no IDF, no length normalisation);
 - ``hybrid`` (the default of the retrieval service): score fusion of both over a fixed pool of candidates, in one
   statement (``_hybrid``).
 
