@@ -1,4 +1,5 @@
-"""`python -m benchmarks`: run every benchmark and append the results to BENCHMARKS.md."""
+"""`python -m benchmarks [NAME ...]`: run every benchmark (or those named, e.g. `chat retrieval`) and append the
+results to BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 from benchmarks import (chat, embedding, first_question, fresh_kb, ingestion, pages, retrieval, small_documents,
@@ -28,10 +30,16 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
 
 
-def main() -> None:
+def main(names: list[str] | None = None) -> None:
+    known = {module.__name__.rsplit(".", 1)[1]: module for module in BENCHMARKS}
+    unknown = [name for name in names or [] if name not in known]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    chosen = [known[name] for name in names] if names else BENCHMARKS
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip() or "uncommitted"
-    header = (f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · commit {commit}\n\n"
+    only = f" (only {', '.join(names)}: `python -m benchmarks {' '.join(names)}`)" if names else ""
+    header = (f"\n## {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · commit {commit}{only}\n\n"
               f"Machine: {machine()}\n")
     path = ROOT / "BENCHMARKS.md"
     if not path.exists():
@@ -39,7 +47,7 @@ def main() -> None:
     with path.open("a") as file:
         file.write(header)
     print(header)
-    for module in BENCHMARKS:  # each section is kept as soon as it is measured: a long run cut short loses little
+    for module in chosen:  # each section is kept as soon as it is measured: a long run cut short loses little
         section = module.run()
         with path.open("a") as file:
             file.write(section)
@@ -47,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
