@@ -204,25 +204,32 @@ class PGVectorStore(BasePydanticVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Top ``similarity_top_k`` chunks. ``score_threshold`` (keyword argument, 0-1) drops chunks whose cosine
-        similarity to the query is lower, in every mode that has a query embedding."""
+        similarity to the query is lower, in every mode that has a query embedding. ``one_per_document`` (keyword
+        argument) keeps only each document's best chunk, so the hits are ``similarity_top_k`` different documents
+        (as far as the candidates hold them): the ranking is the same, a document's lower chunks are left out."""
         threshold = kwargs.get("score_threshold")
+        one_per_document = bool(kwargs.get("one_per_document"))
+        # Every ranked candidate (at most 2 · _depth rows) when a document's lower chunks are dropped afterwards.
+        limit = None if one_per_document else query.similarity_top_k
         mode = query.mode
         if mode in KEYWORD_MODES:
             if not (query.query_str or "").strip():
                 return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-            rows = self._keyword(query, threshold)
+            rows = self._keyword(query, threshold, limit)
         elif mode == VectorStoreQueryMode.HYBRID:
             if query.query_embedding is None:
                 raise ValueError("a hybrid query needs query_embedding")
-            rows = self._hybrid(query, threshold) if (query.query_str or "").strip() else self._vector(query,
-                                                                                                     threshold)
+            searched = self._hybrid if (query.query_str or "").strip() else self._vector
+            rows = searched(query, threshold, limit)
         elif mode == VectorStoreQueryMode.DEFAULT:
             if query.query_embedding is None:
                 raise ValueError("a vector query needs query_embedding")
-            rows = self._vector(query, threshold)
+            rows = self._vector(query, threshold, limit)
         else:
             raise ValueError(f"query mode {mode.value!r} is not supported by pgvector (use default, hybrid or "
                              f"text_search)")
+        if one_per_document:
+            rows = _best_per_document(rows)[:query.similarity_top_k]
         nodes = [_node(row.id, row.document_id, row.text, row.metadata, row.position) for row in rows]
         return VectorStoreQueryResult(nodes=nodes, similarities=[float(row.score) for row in rows],
                                       ids=[str(row.id) for row in rows])
@@ -260,13 +267,13 @@ class PGVectorStore(BasePydanticVectorStore):
         same whatever ``top_k`` asks for (as long as it is at most ``CANDIDATES``)."""
         return max(CANDIDATES, query.similarity_top_k)
 
-    def _vector(self, query: VectorStoreQuery, threshold):
+    def _vector(self, query: VectorStoreQuery, threshold, limit):
         distance = self._distance(query)
         nearest = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
                              Chunk.position, (1 - distance).label("score"))
                    .where(*self._conditions(query), Chunk.embedding_dim == self.embedding_dim)
                    .order_by(distance, Chunk.id).limit(self._depth(query)).subquery())
-        statement = sa.select(nearest).order_by(nearest.c.score.desc(), nearest.c.id).limit(query.similarity_top_k)
+        statement = sa.select(nearest).order_by(nearest.c.score.desc(), nearest.c.id).limit(limit)
         if threshold is not None:
             statement = statement.where(nearest.c.score >= threshold)
         return self._run(statement, query)
@@ -306,7 +313,7 @@ class PGVectorStore(BasePydanticVectorStore):
                 .where(*self._conditions(query), Chunk.terms.overlap(question.terms))
                 .order_by(distance_to, Chunk.id).limit(self._depth(query)))
 
-    def _keyword(self, query: VectorStoreQuery, threshold):
+    def _keyword(self, query: VectorStoreQuery, threshold, limit):
         question = self._question(query.query_str)
         if question is None:
             return []
@@ -314,20 +321,20 @@ class PGVectorStore(BasePydanticVectorStore):
         statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
                                Chunk.position, best.c.score)
                      .join(best, best.c.id == Chunk.id)
-                     .order_by(best.c.score.desc(), Chunk.id).limit(query.similarity_top_k))
+                     .order_by(best.c.score.desc(), Chunk.id).limit(limit))
         if threshold is not None and query.query_embedding is not None:
             statement = statement.where(Chunk.embedding_dim == self.embedding_dim,
                                         1 - self._distance(query) >= threshold)
         return self._run(statement, query, hnsw=False)
 
-    def _hybrid(self, query: VectorStoreQuery, threshold):
+    def _hybrid(self, query: VectorStoreQuery, threshold, limit):
         """Score fusion: the ``_depth`` nearest chunks and the ``_depth`` best by BM25 are pooled; each pooled
         chunk gets both its cosine similarity and its BM25 score (exact, also for a chunk only one side found),
         each min-max normalised over the pool, and ``VECTOR_WEIGHT · cosine + (1 − VECTOR_WEIGHT) · bm25`` ranks
         them. Ties go to the nearer chunk, then to the smaller id."""
         question = self._question(query.query_str)
         if question is None:
-            return self._vector(query, threshold)
+            return self._vector(query, threshold, limit)
         conditions = self._conditions(query)
         distance = self._distance(query)
         nearest = (sa.select(Chunk.id).where(*conditions, Chunk.embedding_dim == self.embedding_dim)
@@ -350,10 +357,20 @@ class PGVectorStore(BasePydanticVectorStore):
         statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
                                Chunk.position, fused.c.score)
                      .join(fused, fused.c.id == Chunk.id)
-                     .order_by(fused.c.score.desc(), fused.c.cosine.desc(), Chunk.id).limit(query.similarity_top_k))
+                     .order_by(fused.c.score.desc(), fused.c.cosine.desc(), Chunk.id).limit(limit))
         if threshold is not None:
             statement = statement.where(fused.c.cosine >= threshold)
         return self._run(statement, query)
+
+
+def _best_per_document(rows) -> list:
+    """``rows`` (best first) keeping only the first of each document."""
+    seen, kept = set(), []
+    for row in rows:
+        if row.document_id not in seen:
+            seen.add(row.document_id)
+            kept.append(row)
+    return kept
 
 
 def _node(chunk_id, document_id, text, metadata, position) -> TextNode:
