@@ -15,7 +15,9 @@ stopped.
   2,000) other abstracts drawn with a fixed seed: about a minute once built;
 - ``--full``: every one of the 809 training claims over all 5,183 abstracts;
 - ``--half a|b``: only the claims with an even (a) or odd (b) id, to tune on one half and check on the other;
-- ``--vector-weight`` / ``--candidates`` / ``--budget``: override the store's fusion settings for a run (tuning).
+- ``--vector-weight`` / ``--candidates`` / ``--budget``: override the store's fusion settings for a run (tuning);
+- ``--one-hit-per-document``: measure with the knowledge base's ``one_hit_per_document`` query setting on (for this
+  run only: it is not saved).
 
 ``python -m benchmarks.scifact --full`` prints the table; ``markdown(results)`` is the section for BENCHMARKS.md and
 ``run()`` builds, measures and returns it (``make eval``).
@@ -177,8 +179,10 @@ def open_app(name: str, folder: Path):
 
 def evaluate_scifact(sample: int | None = 100, *, distractors: int = 2000, half: str | None = None,
                      chunker: str = "default", config: dict | None = None, modes=MODES,
-                     folder: Path = FOLDER, overrides: dict | None = None, shard=(0, 1)) -> dict:
-    """Build (or reuse) the knowledge base and measure: {"modes": {mode: metrics}, "settings": ..., ...}."""
+                     folder: Path = FOLDER, overrides: dict | None = None, shard=(0, 1),
+                     retrieval: dict | None = None) -> dict:
+    """Build (or reuse) the knowledge base and measure: {"modes": {mode: metrics}, "settings": ..., ...}.
+    ``retrieval`` is merged into the knowledge base's ``retrieval_config`` for the measurement, never committed."""
     from privex_pgvector import store
 
     config = config or {}
@@ -198,12 +202,17 @@ def evaluate_scifact(sample: int | None = 100, *, distractors: int = 2000, half:
         from privex.models import Chunk
         import sqlalchemy as sa
         chunks = db.session.scalar(sa.select(sa.func.count()).where(Chunk.knowledge_base_id == knowledge_base.id))
+        if retrieval:
+            knowledge_base.retrieval_config = {**(knowledge_base.retrieval_config or {}), **retrieval}
+        used = dict(knowledge_base.retrieval_config or {})
         started = time.perf_counter()
         results = measure(knowledge_base, claims, modes)
         measured = time.perf_counter() - started
         settings = {"chunker": knowledge_base.chunking_strategy, "chunking_config": knowledge_base.chunking_config,
                     "model": knowledge_base.embedding_model, "candidates": store.CANDIDATES,
-                    "vector_weight": store.VECTOR_WEIGHT, "keyword_budget": store.KEYWORD_BUDGET}
+                    "vector_weight": store.VECTOR_WEIGHT, "keyword_budget": store.KEYWORD_BUDGET,
+                    "retrieval_config": used}
+        db.session.rollback()  # the measurement's own retrieval settings are not kept
     return {"modes": results, "claims": len(claims), "abstracts": len(corpus), "chunks": chunks,
             "settings": settings, "database": name, "build_seconds": built, "measure_seconds": measured,
             "sample": sample, "half": half}
@@ -251,6 +260,8 @@ def main(argv=None) -> None:
     parser.add_argument("--vector-weight", type=float)
     parser.add_argument("--candidates", type=int)
     parser.add_argument("--budget", type=int)
+    parser.add_argument("--one-hit-per-document", action="store_true",
+                        help="measure with retrieval_config one_hit_per_document (not saved)")
     parser.add_argument("--folder", type=Path, default=FOLDER)
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     parser.add_argument("--shard", default="0/1", help="i/n: build only every n-th abstract from the i-th, then stop")
@@ -263,7 +274,8 @@ def main(argv=None) -> None:
     result = evaluate_scifact(None if args.full else args.sample, distractors=args.distractors, half=args.half,
                               chunker=args.chunker, config=config, modes=tuple(args.modes.split(",")),
                               folder=args.folder, overrides=overrides,
-                              shard=tuple(int(part) for part in args.shard.split("/")))
+                              shard=tuple(int(part) for part in args.shard.split("/")),
+                              retrieval={"one_hit_per_document": True} if args.one_hit_per_document else None)
     if "built" in result:
         return
     print(f"{result['claims']} claims, {result['abstracts']} abstracts, {result['chunks']} chunks "

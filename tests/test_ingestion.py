@@ -206,6 +206,32 @@ def test_retrieval_filters_and_rejects_unknown_modes(database, knowledge_base, t
         retrieve(knowledge_base, "x", mode="psychic")
 
 
+LEAVE = """# Leave
+
+## Paid holiday
+Twenty-five days of paid holiday a year.
+
+## Carrying paid holiday over
+Unused days of paid holiday carry over until March.
+"""
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_one_hit_per_document_gives_the_next_document_instead_of_a_second_chunk(database, knowledge_base, tmp_path,
+                                                                                mode):
+    ingest_document(add_file(database, knowledge_base, tmp_path, "leave.md", LEAVE).id)
+    ingest_document(add_file(database, knowledge_base, tmp_path, "office.md",
+                             "# Office\n\n## Closing\nThe office is closed on a public holiday.").id)
+    question = "days of paid holiday"
+    before = retrieve(knowledge_base, question, mode=mode, top_k=2)
+    assert [hit.document_name for hit in before] == ["leave.md", "leave.md"]
+    knowledge_base.retrieval_config = {"one_hit_per_document": True}
+    database.session.commit()
+    after = retrieve(knowledge_base, question, mode=mode, top_k=2)
+    assert [hit.document_name for hit in after] == ["leave.md", "office.md"]
+    assert after[0].chunk_id == before[0].chunk_id  # the same best chunk: only a document's lower chunks are left out
+
+
 def test_the_default_local_model_indexes_and_answers(database, knowledge_base, tmp_path):
     """The defaults a new knowledge base gets: all-MiniLM-L6-v2 (384 dimensions) and the sentence chunker."""
     knowledge_base.embedding_model, knowledge_base.embedding_dim = "all-MiniLM-L6-v2", 384

@@ -191,7 +191,8 @@ def test_query_input_is_validated(owner, kb):
 
 
 @pytest.mark.parametrize("defaults", [{"top_k": "lots"}, {"top_k": 0}, {"top_k": 51}, {"mode": "psychic"},
-                                      {"threshold": 2}, {"threshold": "high"}, {"embedding": "big"}])
+                                      {"threshold": 2}, {"threshold": "high"}, {"embedding": "big"},
+                                      {"one_hit_per_document": "yes"}])
 def test_a_knowledge_bases_query_defaults_are_checked_when_saved(client, defaults):
     owner = sign_up(client)
     created = owner.post("/api/v1/knowledge-bases", json={"name": "kb", "retrieval_config": defaults})

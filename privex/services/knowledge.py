@@ -52,7 +52,8 @@ def check_details(payload: dict) -> None:
 
 def retrieval_defaults_problems(config: dict) -> dict:
     """What is wrong with a knowledge base's query defaults (``mode``, ``top_k``, ``threshold``; ``embedding`` holds
-    the model's settings), field by field; they are used whenever a query leaves them out."""
+    the model's settings; ``one_hit_per_document`` keeps each document's best chunk only, see ``retrieval.retrieve``),
+    field by field; they are used whenever a query leaves them out."""
     from privex.services.retrieval import MAX_TOP_K, MODES
 
     problems = {}
@@ -67,6 +68,8 @@ def retrieval_defaults_problems(config: dict) -> dict:
         problems["threshold"] = ["a number from 0 to 1, or null"]
     if "embedding" in config and not isinstance(config["embedding"], dict):
         problems["embedding"] = ["an object of the embedding model's settings"]
+    if "one_hit_per_document" in config and not isinstance(config["one_hit_per_document"], bool):
+        problems["one_hit_per_document"] = ["true or false"]
     return problems
 
 

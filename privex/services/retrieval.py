@@ -41,21 +41,30 @@ class Hit:
 def retrieve(knowledge_base: KnowledgeBase, query: str, *, mode: str = "hybrid", top_k: int = 5,
              filters: dict | None = None, threshold: float | None = None) -> list[Hit]:
     """Search ``knowledge_base``. ``filters`` maps metadata keys to conditions (``privex.services.filters``, which
-    raises ``Invalid`` for anything else); ``threshold`` (0-1) drops chunks less similar to the query than that."""
+    raises ``Invalid`` for anything else); ``threshold`` (0-1) drops chunks less similar to the query than that.
+
+    A knowledge base whose ``retrieval_config`` has ``one_hit_per_document`` gets each document's best chunk only,
+    so ``top_k`` hits are ``top_k`` documents (on SciFact, where a claim is answered by whole abstracts, this ranks
+    better: BENCHMARKS.md); by default a document may give several hits."""
     if mode not in MODES:
         raise ValueError(f"unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}")
     metadata_filters = parse_filters(filters)
     embed_model, store = components.searching(knowledge_base)
     needs_embedding = mode != "keyword" or threshold is not None
     embedding = embed_model.get_query_embedding(query) if needs_embedding else None
+    one_per_document = bool((knowledge_base.retrieval_config or {}).get("one_hit_per_document"))
+    options = {"one_per_document": True} if one_per_document else {}  # a store may not know the option: asked only then
     result = store.query(VectorStoreQuery(query_str=query, query_embedding=embedding, similarity_top_k=top_k,
                                           mode=MODES[mode], filters=metadata_filters),
-                         score_threshold=threshold)
+                         score_threshold=threshold, **options)
     names = _document_names({node.metadata.get("document_id") for node in result.nodes})
-    hits = []
+    hits, documents = [], set()
     for node, score in zip(result.nodes, result.similarities):
         metadata = {key: value for key, value in node.metadata.items() if key not in ("parent_id",)}
         document_id = metadata.pop("document_id", node.ref_doc_id)
+        if one_per_document and document_id in documents:  # a store that ignored the option
+            continue
+        documents.add(document_id)
         parent = metadata.pop("parent_text", None)  # parent-child chunking: answer with the whole passage
         hits.append(Hit(chunk_id=node.node_id, text=parent or node.get_content(), score=float(score),
                         document_id=document_id, document_name=names.get(document_id),

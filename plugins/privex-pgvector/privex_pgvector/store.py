@@ -204,25 +204,32 @@ class PGVectorStore(BasePydanticVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Top ``similarity_top_k`` chunks. ``score_threshold`` (keyword argument, 0-1) drops chunks whose cosine
-        similarity to the query is lower, in every mode that has a query embedding."""
+        similarity to the query is lower, in every mode that has a query embedding. ``one_per_document`` (keyword
+        argument) keeps only each document's best chunk, so the hits are ``similarity_top_k`` different documents
+        (as far as the candidates hold them): the ranking is the same, a document's lower chunks are left out."""
         threshold = kwargs.get("score_threshold")
+        one_per_document = bool(kwargs.get("one_per_document"))
+        # Every ranked candidate (at most 2 · _depth rows) when a document's lower chunks are dropped afterwards.
+        limit = None if one_per_document else query.similarity_top_k
         mode = query.mode
         if mode in KEYWORD_MODES:
             if not (query.query_str or "").strip():
                 return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-            rows = self._keyword(query, threshold)
+            rows = self._keyword(query, threshold, limit)
         elif mode == VectorStoreQueryMode.HYBRID:
             if query.query_embedding is None:
                 raise ValueError("a hybrid query needs query_embedding")
-            rows = self._hybrid(query, threshold) if (query.query_str or "").strip() else self._vector(query,
-                                                                                                     threshold)
+            searched = self._hybrid if (query.query_str or "").strip() else self._vector
+            rows = searched(query, threshold, limit)
         elif mode == VectorStoreQueryMode.DEFAULT:
             if query.query_embedding is None:
                 raise ValueError("a vector query needs query_embedding")
-            rows = self._vector(query, threshold)
+            rows = self._vector(query, threshold, limit)
         else:
             raise ValueError(f"query mode {mode.value!r} is not supported by pgvector (use default, hybrid or "
                              f"text_search)")
+        if one_per_document:
+            rows = _best_per_document(rows)[:query.similarity_top_k]
         nodes = [_node(row.id, row.document_id, row.text, row.metadata, row.position) for row in rows]
         return VectorStoreQueryResult(nodes=nodes, similarities=[float(row.score) for row in rows],
                                       ids=[str(row.id) for row in rows])
@@ -256,9 +263,9 @@ class PGVectorStore(BasePydanticVectorStore):
             conditions.append(Chunk.document_id.in_([_uuid(doc_id) for doc_id in query.doc_ids]))
         return conditions
 
-    def _params(self, query: VectorStoreQuery, **values) -> dict:
-        return {"kb": self._kb, "ws": self._ws, "top_k": query.similarity_top_k,
-                "query_embedding": query.query_embedding, **values}
+    def _params(self, query: VectorStoreQuery, limit: int | None, **values) -> dict:
+        """The statements' parameters; ``limit`` None returns every ranked candidate (``LIMIT NULL``)."""
+        return {"kb": self._kb, "ws": self._ws, "top_k": limit, "query_embedding": query.query_embedding, **values}
 
     def _distance(self):
         """Cosine distance on ``embedding::vector(N)``: the expression the partial HNSW index is built on."""
@@ -281,7 +288,7 @@ class PGVectorStore(BasePydanticVectorStore):
         same whatever ``top_k`` asks for (as long as it is at most ``CANDIDATES``)."""
         return max(CANDIDATES, query.similarity_top_k)
 
-    def _vector(self, query: VectorStoreQuery, threshold):
+    def _vector(self, query: VectorStoreQuery, threshold, limit):
         depth = self._depth(query)
 
         def build(extra):
@@ -296,7 +303,7 @@ class PGVectorStore(BasePydanticVectorStore):
             return statement
 
         statement = self._statement(("vector", threshold is not None), query, build)
-        return self._run(statement, self._params(query, threshold=threshold), depth)
+        return self._run(statement, self._params(query, limit, threshold=threshold), depth)
 
     def _question(self, text: str):
         """The question as BM25 sees it in this knowledge base: its vector (IDF per term, times the term's
@@ -333,7 +340,7 @@ class PGVectorStore(BasePydanticVectorStore):
                 .where(*_SCOPE, *conditions, Chunk.terms.overlap(_CHOSEN_TERMS))
                 .order_by(distance_to, Chunk.id).limit(depth))
 
-    def _keyword(self, query: VectorStoreQuery, threshold):
+    def _keyword(self, query: VectorStoreQuery, threshold, limit):
         question = self._question(query.query_str)
         if question is None:
             return []
@@ -352,16 +359,17 @@ class PGVectorStore(BasePydanticVectorStore):
             return statement
 
         statement = self._statement(("keyword", thresholded), query, build)
-        return self._run(statement, self._params(query, threshold=threshold, **question), depth, hnsw=False)
+        return self._run(statement, self._params(query, limit, threshold=threshold, **question), depth,
+                         hnsw=False)
 
-    def _hybrid(self, query: VectorStoreQuery, threshold):
+    def _hybrid(self, query: VectorStoreQuery, threshold, limit):
         """Score fusion: the ``_depth`` nearest chunks and the ``_depth`` best by BM25 are pooled; each pooled
         chunk gets both its cosine similarity and its BM25 score (exact, also for a chunk only one side found),
         each min-max normalised over the pool, and ``VECTOR_WEIGHT · cosine + (1 − VECTOR_WEIGHT) · bm25`` ranks
         them. Ties go to the nearer chunk, then to the smaller id."""
         question = self._question(query.query_str)
         if question is None:
-            return self._vector(query, threshold)
+            return self._vector(query, threshold, limit)
         depth = self._depth(query)
 
         def build(extra):
@@ -392,7 +400,7 @@ class PGVectorStore(BasePydanticVectorStore):
             return statement
 
         statement = self._statement(("hybrid", threshold is not None), query, build)
-        return self._run(statement, self._params(query, threshold=threshold, **question), depth)
+        return self._run(statement, self._params(query, limit, threshold=threshold, **question), depth)
 
 
 # What the searches' statements are built from: the tenant and the question as bound parameters (``_params``).
@@ -405,6 +413,16 @@ _CHOSEN_TERMS = sa.bindparam("chosen_terms", type_=ARRAY(sa.Integer))
 _HNSW_SETTINGS = sa.text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                          "set_config('hnsw.ef_search', :ef_search, true)")
 _STATEMENTS: dict = {}
+
+
+def _best_per_document(rows) -> list:
+    """``rows`` (best first) keeping only the first of each document."""
+    seen, kept = set(), []
+    for row in rows:
+        if row.document_id not in seen:
+            seen.add(row.document_id)
+            kept.append(row)
+    return kept
 
 
 def _node(chunk_id, document_id, text, metadata, position) -> TextNode:
