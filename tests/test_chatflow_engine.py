@@ -219,3 +219,24 @@ def test_the_engine_names_no_node_type_and_imports_no_node_plugin(registry):
                 assert not any(n.startswith("privex_nodes") for n in names), path
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert node.value not in set(registry) - {"start", "response", "loop"}, (path, node.value)
+
+
+def test_llm_node_with_the_real_offline_extractive_provider():
+    """kb -> llm -> condition -> response with the installed extractive provider (pluggy), no model needed."""
+    plugins = load_plugins(allow=["nodes", "llms"])
+    registry, provider = plugins.node_types, plugins.llm_providers["extractive"]
+    chunks = [{"text": "The office opens at nine. Parking is free on weekends.", "document_name": "faq.md"}]
+
+    def llm(messages, config):
+        return "".join(e["text"] for e in provider.chat(messages, None, context=chunks) if e["type"] == "delta")
+
+    g = flow(("s", "start", {}), ("k", "knowledge_base", {"knowledge_bases": ["kb"], "query": "{{ input }}"}),
+             ("l", "llm", {"prompt": "{{ input }}"}),
+             ("c", "condition", {"cases": [{"left": "{{ l.text }}", "op": "contains", "right": "nine", "port": "if"}]}),
+             ("y", "response", {"text": "{{ l.text }}", "citations_from": "k"}),
+             ("n", "response", {"text": "not found"}),
+             edges=[("s", "out", "k"), ("k", "out", "l"), ("l", "out", "c"), ("c", "if", "y"), ("c", "else", "n")])
+    evs = events(g, registry, "When does the office open?",
+                 ctx=NodeContext(llm_fn=llm, retrieve_fn=lambda *a: chunks))
+    assert "nine" in answer(evs) and evs[-1]["type"] == "done"
+    assert [t["node_id"] for t in evs[-1]["trace"]] == ["s", "k", "l", "c", "y"]
