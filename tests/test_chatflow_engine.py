@@ -240,3 +240,12 @@ def test_llm_node_with_the_real_offline_extractive_provider():
                  ctx=NodeContext(llm_fn=llm, retrieve_fn=lambda *a: chunks))
     assert "nine" in answer(evs) and evs[-1]["type"] == "done"
     assert [t["node_id"] for t in evs[-1]["trace"]] == ["s", "k", "l", "c", "y"]
+
+
+def test_session_and_whitelisted_env_are_template_variables(registry):
+    nodes, edges = linear(("a", "shout", {"text": "{{ session.name }} {{ env.SITE }}"}))
+    nodes[-1] = ("r", "response", {"text": "{{ a.text }}"})
+    ctx = NodeContext(memory={"name": "ada"}, env={"SITE": "docs"})
+    assert answer(events(flow(*nodes, edges=edges), registry, ctx=ctx)) == "ADA DOCS"
+    evs = events(flow(*nodes, edges=edges), registry, ctx=NodeContext(memory={"name": "ada"}))
+    assert evs[-1]["type"] == "error" and "SITE" in evs[-1]["message"]

@@ -70,7 +70,8 @@ class _Run:
         inputs, error, outputs = {}, None, None
         for attempt in range(attempts):
             try:
-                config = render_config(node.get("config", {}), variables)
+                config = render_config(node.get("config", {}),
+                                       {**variables, "session": self.context.memory, "env": self.context.env})
                 inputs = {"config": config, "input": variables.get("input")}
                 if answer is not None:
                     inputs["answer"] = answer
