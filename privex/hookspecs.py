@@ -21,9 +21,11 @@ hookimpl = pluggy.HookimplMarker("privex")
 def privex_node_types():
     """Return chatflow node classes.
 
-    Each class has ``name`` (the node ``type`` stored in a chatflow graph), ``config_schema`` (JSON Schema of its
-    settings), ``inputs`` and ``outputs`` (port names) and a method ``run(ctx, inputs) -> dict`` returning its
-    outputs. Used by the chatflow engine and the builder's palette.
+    Each class has ``name`` (the node ``type`` stored in a chatflow graph), ``version`` (a string, stored with the
+    node so a saved flow keeps meaning what it meant), ``config_schema`` (JSON Schema of its settings), ``inputs``
+    and ``outputs`` (port names), optionally ``role`` (``"start"``, ``"response"`` or ``"loop"``) and a method
+    ``run(ctx, inputs) -> dict`` returning its outputs (``"_port"`` chooses the next edges, ``"_pause"`` asks the
+    visitor a question). Used by the chatflow engine (docs/chatflows.md) and the builder's palette.
     """
 
 

@@ -1,0 +1,42 @@
+"""What the engine hands every node: core services injected by the caller as plain functions.
+
+Node modules never import ``privex.services``; they call ``ctx.llm``, ``ctx.retrieve``, ``ctx.memory_get`` ...
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class NodeContext:
+    llm_fn: Callable | None = None          # (messages, provider_config) -> str
+    retrieve_fn: Callable | None = None     # (kb_ids, query, mode, top_k) -> list[chunk dict]
+    memory: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)  # whitelisted environment only
+    budgets: dict = field(default_factory=dict)
+    node_id: str = ""
+    config: dict = field(default_factory=dict)
+    variables: dict = field(default_factory=dict)
+    registry: dict = field(default_factory=dict)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("privex.chatflows"))
+
+    def llm(self, messages, provider: dict | None = None) -> str:
+        if self.llm_fn is None:
+            raise RuntimeError("No language model is available to this chatflow.")
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        return self.llm_fn(messages, provider or {})
+
+    def retrieve(self, kb_ids, query, mode="hybrid", top_k=4) -> list[dict]:
+        if self.retrieve_fn is None:
+            raise RuntimeError("No knowledge base is available to this chatflow.")
+        return self.retrieve_fn(kb_ids, query, mode, top_k)
+
+    def memory_get(self, key, default=None):
+        return self.memory.get(key, default)
+
+    def memory_set(self, key, value):
+        self.memory[key] = value

@@ -1,0 +1,251 @@
+"""The chatflow engine core with the real plugin registry (pluggy entry points + a third-party plugin object)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from privex import hookimpl
+from privex.plugins import load_plugins
+from privex.services.chatflows import engine, graph as graphs
+from privex.services.chatflows.context import NodeContext
+from privex.services.errors import Invalid
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Shout:
+    """A third-party node type: upper-cases its text; fails the first ``fail_times`` runs."""
+    name, version = "shout", "1"
+    config_schema = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}
+    inputs, outputs = ("in",), ("out",)
+    failures = {"left": 0}
+
+    def run(self, ctx, inputs):
+        if Shout.failures["left"] > 0:
+            Shout.failures["left"] -= 1
+            raise RuntimeError("flaky")
+        return {"text": inputs["config"]["text"].upper()}
+
+
+class ShoutPlugin:
+    @hookimpl
+    def privex_node_types(self):
+        return [Shout]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_plugins(allow=["nodes"], extra=[ShoutPlugin()]).node_types
+
+
+def flow(*nodes, edges=()):
+    return {"nodes": [{"id": i, "type": t, "config": c, **extra} for i, t, c, *rest in nodes
+                      for extra in [rest[0] if rest else {}]],
+            "edges": [{"source": s, "source_port": sp, "target": t, "target_port": "in"} for s, sp, t in edges]}
+
+
+def linear(*middle):
+    ids = ["s"] + [m[0] for m in middle] + ["r"]
+    nodes = [("s", "start", {})] + list(middle) + [("r", "response", {"text": "{{ answer }}"})]
+    return nodes, [(a, "out", b) for a, b in zip(ids, ids[1:])]
+
+
+def events(g, registry, text="hi", ctx=None, **budgets):
+    graphs.validate(g, registry)
+    return list(engine.run(g, registry, ctx or NodeContext(), text, budgets=budgets))
+
+
+def answer(evs):
+    return "".join(e["text"] for e in evs if e["type"] == "delta")
+
+
+def errors_of(g, registry):
+    with pytest.raises(Invalid) as caught:
+        graphs.validate(g, registry)
+    return caught.value.errors
+
+
+def test_validation_names_each_problem(registry):
+    e = errors_of(flow(("s", "start", {}), ("x", "nope", {}), ("r", "response", {}),
+                       edges=[("s", "out", "r"), ("s", "out", "ghost"), ("s", "bad", "r")]), registry)
+    assert "Unknown node type 'nope'" in e["nodes"]["x"][0] and "condition" in e["nodes"]["x"][0]
+    assert "'text' is a required property" in e["nodes"]["r"][0]
+    assert "does not exist" in e["edges"]["1"][0] and "no source port 'bad'" in e["edges"]["2"][0]
+    assert "No path from the start node" in e["nodes"]["x"][-1]
+    e = errors_of(flow(("a", "variable", {"values": {}}), ("a", "variable", {"values": {}})), registry)
+    assert "Duplicate node id 'a'" in e["nodes"]["a"][0]
+    assert e["graph"] == ["The chatflow needs a start node.", "The chatflow needs a response node."]
+    e = errors_of(flow(("s", "start", {}), ("a", "shout", {"text": "x"}), ("b", "shout", {"text": "x"}),
+                       ("r", "response", {"text": "x"}),
+                       edges=[("s", "out", "a"), ("a", "out", "b"), ("b", "out", "a"), ("b", "out", "r")]), registry)
+    assert "cycle" in e["nodes"]["b"][0]
+    with pytest.raises(Invalid, match="at most 500 nodes"):
+        graphs.validate({"nodes": [{"id": str(i), "type": "shout", "config": {"text": ""}} for i in range(501)],
+                         "edges": []}, registry)
+    e = errors_of(flow(("s", "start", {}), ("r", "response", {"text": "x" * 70000}), edges=[("s", "out", "r")]),
+                  registry)
+    assert "larger than" in e["nodes"]["r"][0]
+
+
+def test_a_cycle_through_a_loop_node_is_valid(registry):
+    g = flow(("s", "start", {}), ("l", "loop", {"items": "a\nb"}), ("v", "shout", {"text": "{{ l.item }}"}),
+             ("r", "response", {"text": "{{ l.results | map(attribute='v') | map(attribute='text') | join(',') }}"}),
+             edges=[("s", "out", "l"), ("l", "body", "v"), ("v", "out", "l"), ("l", "done", "r")])
+    g["edges"][2]["target_port"] = "next"
+    assert answer(events(g, registry)) == "A,B"
+
+
+def test_third_party_node_runs_like_a_builtin_and_trace_is_ordered(registry):
+    nodes, edges = linear(("a", "shout", {"text": "{{ input }}"}), ("b", "variable", {"values": {"x": "{{ a.text }}!"}}))
+    nodes[-1] = ("r", "response", {"text": "{{ b.x }}"})
+    evs = events(flow(*nodes, edges=edges), registry, "hello")
+    assert answer(evs) == "HELLO!"
+    assert [t["node_id"] for t in evs[-1]["trace"]] == ["s", "a", "b", "r"]
+    assert evs[-1]["type"] == "done"
+
+
+def test_condition_branches(registry):
+    def g(op, right):
+        return flow(("s", "start", {}),
+                    ("c", "condition", {"cases": [{"left": "{{ input }}", "op": op, "right": right, "port": "if"}]}),
+                    ("y", "response", {"text": "yes"}), ("n", "response", {"text": "no"}),
+                    edges=[("s", "out", "c"), ("c", "if", "y"), ("c", "else", "n")])
+    assert answer(events(g("contains", "ELL"), registry, "hello")) == "yes"
+    assert answer(events(g(">=", "10"), registry, "9")) == "no"
+    assert answer(events(g("is_empty", ""), registry, "")) == "yes"
+    assert answer(events(g("starts_with", "x"), registry, "hello")) == "no"
+
+
+def test_retries_then_error_policies(registry):
+    Shout.failures["left"] = 2
+    nodes, edges = linear(("a", "shout", {"text": "ok"}, {"retry": {"attempts": 3, "backoff_ms": 1}}))
+    nodes[-1] = ("r", "response", {"text": "{{ a.text }}"})
+    assert answer(events(flow(*nodes, edges=edges), registry)) == "OK"
+    Shout.failures["left"] = 5
+    evs = events(flow(*nodes, edges=edges), registry)
+    assert evs[-1]["type"] == "error" and "flaky" in evs[-1]["message"] and evs[-1]["node_id"] == "a"
+    Shout.failures["left"] = 1
+    nodes[1] = ("a", "shout", {"text": "ok"}, {"on_error": "default", "default": {"text": "fallback"}})
+    assert answer(events(flow(*nodes, edges=edges), registry)) == "fallback"
+    Shout.failures["left"] = 1
+    g = flow(("s", "start", {}), ("a", "shout", {"text": "ok"}, {"on_error": "error_port"}),
+             ("r", "response", {"text": "fine"}), ("e", "response", {"text": "sorry: {{ a.error }}"}),
+             edges=[("s", "out", "a"), ("a", "out", "r"), ("a", "error", "e")])
+    assert answer(events(g, registry)) == "sorry: RuntimeError: flaky"
+
+
+def test_unknown_template_variable_is_a_node_error(registry):
+    nodes, edges = linear(("a", "shout", {"text": "{{ missing.x }}"}))
+    evs = events(flow(*nodes, edges=edges), registry)
+    assert evs[-1]["type"] == "error" and "missing" in evs[-1]["message"] and evs[-1]["node_id"] == "a"
+
+
+def test_sandbox_refuses_python_internals(registry):
+    nodes, edges = linear(("a", "shout", {"text": "{{ input.__class__.__mro__ }}"}))
+    evs = events(flow(*nodes, edges=edges), registry)
+    assert evs[-1]["type"] == "error"
+
+
+def test_each_budget_stops_the_flow(registry):
+    g = flow(("s", "start", {}), ("l", "loop", {"items": json.dumps(list(range(20)))}),
+             ("v", "shout", {"text": "x" * 1000}), ("r", "response", {"text": "end"}),
+             edges=[("s", "out", "l"), ("l", "body", "v"), ("l", "done", "r")])
+    assert answer(events(g, registry)) == "end"
+    assert "more than 5 steps" in events(g, registry, max_steps=5)[-1]["message"]
+    assert "longer than 0" in events(g, registry, wall_seconds=0)[-1]["message"]
+    assert "at most 10" in events(g, registry, max_items=10)[-1]["message"]
+    assert "grew past 500 bytes" in events(g, registry, max_variable_bytes=500)[-1]["message"]
+
+
+def test_parallel_iteration_keeps_item_order(registry):
+    g = flow(("s", "start", {}), ("l", "loop", {"items": '["a","b","c","d","e"]', "parallel": True}),
+             ("v", "shout", {"text": "{{ l.item }}"}),
+             ("r", "response", {"text": "{{ l.results | map(attribute='v') | map(attribute='text') | join('') }}"}),
+             edges=[("s", "out", "l"), ("l", "body", "v"), ("l", "done", "r")])
+    assert answer(events(g, registry)) == "ABCDE"
+
+
+def test_human_input_pauses_and_resumes(registry):
+    g = flow(("s", "start", {}), ("h", "human_input", {"question": "Your name?"}),
+             ("m", "memory", {"action": "set", "key": "name", "value": "{{ h.answer }}"}),
+             ("r", "response", {"text": "Hello {{ h.answer }} ({{ input }})"}),
+             edges=[("s", "out", "h"), ("h", "out", "m"), ("m", "out", "r")])
+    evs = events(g, registry, "hi")
+    assert evs[-1]["type"] == "pause" and evs[-1]["question"] == "Your name?"
+    state = json.loads(json.dumps(evs[-1]["state"]))
+    ctx = NodeContext()
+    evs = list(engine.resume(state, "Ada", g, registry, ctx))
+    assert answer(evs) == "Hello Ada (hi)" and ctx.memory == {"name": "Ada"}
+
+
+def test_llm_and_knowledge_base_nodes_use_the_injected_core(registry):
+    seen = {}
+
+    def retrieve(kbs, query, mode, top_k):
+        seen["retrieve"] = (kbs, query, mode, top_k)
+        return [{"text": "Paris is the capital.", "document": "geo.md"}]
+
+    def llm(messages, provider):
+        seen["llm"] = messages
+        return "Answer: " + messages[-1]["content"].split("\n")[0]
+
+    g = flow(("s", "start", {}), ("k", "knowledge_base", {"knowledge_bases": ["kb1"], "query": "{{ input }}"}),
+             ("l", "llm", {"prompt": "{{ k.text }}\n{{ input }}"}),
+             ("r", "response", {"text": "{{ l.text }}", "citations_from": "k"}),
+             edges=[("s", "out", "k"), ("k", "out", "l"), ("l", "out", "r")])
+    evs = events(g, registry, "capital?", ctx=NodeContext(llm_fn=llm, retrieve_fn=retrieve))
+    assert answer(evs) == "Answer: Paris is the capital."
+    assert [e for e in evs if e["type"] == "citations"][0]["citations"][0]["document"] == "geo.md"
+    assert seen["retrieve"] == (["kb1"], "capital?", "hybrid", 4)
+
+
+def test_memory_get_reads_session_state(registry):
+    nodes, edges = linear(("m", "memory", {"action": "get", "key": "k", "default": "none"}))
+    nodes[-1] = ("r", "response", {"text": "{{ m.value }}"})
+    assert answer(events(flow(*nodes, edges=edges), registry, ctx=NodeContext(memory={"k": "v"}))) == "v"
+    assert answer(events(flow(*nodes, edges=edges), registry)) == "none"
+
+
+def test_the_engine_names_no_node_type_and_imports_no_node_plugin(registry):
+    for path in (ROOT / "privex/services/chatflows").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert not any(n.startswith("privex_nodes") for n in names), path
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert node.value not in set(registry) - {"start", "response", "loop"}, (path, node.value)
+
+
+def test_llm_node_with_the_real_offline_extractive_provider():
+    """kb -> llm -> condition -> response with the installed extractive provider (pluggy), no model needed."""
+    plugins = load_plugins(allow=["nodes", "llms"])
+    registry, provider = plugins.node_types, plugins.llm_providers["extractive"]
+    chunks = [{"text": "The office opens at nine. Parking is free on weekends.", "document_name": "faq.md"}]
+
+    def llm(messages, config):
+        return "".join(e["text"] for e in provider.chat(messages, None, context=chunks) if e["type"] == "delta")
+
+    g = flow(("s", "start", {}), ("k", "knowledge_base", {"knowledge_bases": ["kb"], "query": "{{ input }}"}),
+             ("l", "llm", {"prompt": "{{ input }}"}),
+             ("c", "condition", {"cases": [{"left": "{{ l.text }}", "op": "contains", "right": "nine", "port": "if"}]}),
+             ("y", "response", {"text": "{{ l.text }}", "citations_from": "k"}),
+             ("n", "response", {"text": "not found"}),
+             edges=[("s", "out", "k"), ("k", "out", "l"), ("l", "out", "c"), ("c", "if", "y"), ("c", "else", "n")])
+    evs = events(g, registry, "When does the office open?",
+                 ctx=NodeContext(llm_fn=llm, retrieve_fn=lambda *a: chunks))
+    assert "nine" in answer(evs) and evs[-1]["type"] == "done"
+    assert [t["node_id"] for t in evs[-1]["trace"]] == ["s", "k", "l", "c", "y"]
+
+
+def test_session_and_whitelisted_env_are_template_variables(registry):
+    nodes, edges = linear(("a", "shout", {"text": "{{ session.name }} {{ env.SITE }}"}))
+    nodes[-1] = ("r", "response", {"text": "{{ a.text }}"})
+    ctx = NodeContext(memory={"name": "ada"}, env={"SITE": "docs"})
+    assert answer(events(flow(*nodes, edges=edges), registry, ctx=ctx)) == "ADA DOCS"
+    evs = events(flow(*nodes, edges=edges), registry, ctx=NodeContext(memory={"name": "ada"}))
+    assert evs[-1]["type"] == "error" and "SITE" in evs[-1]["message"]
