@@ -14,6 +14,8 @@ last, so the rest meet live resources.
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -85,8 +87,10 @@ def test_the_api_survives_generated_requests_and_answers_as_documented(app, clie
             except Unsatisfiable:  # nothing of this operation can be made invalid (no body, no free parameter)
                 continue
             except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 - every finding is reported
+                # Where it was raised too: an exception of the app's own propagates through the test client.
+                where = "".join(traceback.format_tb(error.__traceback__)[-4:])
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): "
-                                f"{type(error).__name__}: {str(error)[:1500]}")
+                                f"{type(error).__name__}: {str(error)[:1500]}\n{where[-3000:]}")
     print(f"{len(statuses)} requests to {len(operations)} operations:",
           {status: statuses.count(status) for status in sorted(set(statuses))})
     assert not failures, f"{len(failures)} findings:\n\n" + "\n\n".join(failures)
