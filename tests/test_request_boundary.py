@@ -338,3 +338,14 @@ def test_a_large_text_field_in_a_form_is_a_413_naming_that_limit(client, tenants
     response = owner.post(f"/api/v1/knowledge-bases/{ids['kb_id']}/documents/upload", data=body,
                           content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 413 and "form field other than a file" in response.get_json()["message"]
+
+
+def test_a_form_field_without_a_value_is_not_a_crash():
+    """Some clients hand a field sent with no value to the app as None (the fuzzer's test client did, in the suite's
+    full collection): the storable-text rule has nothing to refuse in it, rather than failing the request."""
+    from privex.api.bodies import _unstorable_pairs, unstorable_reason
+
+    assert unstorable_reason(None) is None
+    assert _unstorable_pairs([("modes", [None]), ("k", ["1,5"])]) == {}
+    assert _unstorable_pairs([("modes", [None, "a\x00b"])]) == {
+        "modes": ["This value contains a NUL character (\\u0000), which cannot be stored."]}

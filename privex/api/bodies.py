@@ -163,7 +163,11 @@ def _finite(text: str) -> float:
 
 # -- strings PostgreSQL cannot store -------------------------------------------------------------------------------
 
-def unstorable_reason(text: str) -> str | None:
+def unstorable_reason(text) -> str | None:
+    """Why PostgreSQL cannot store ``text``; None when it can, and for anything but a string (a form field the
+    client sent with no value reaches the app as None from some clients: there is nothing in it to refuse)."""
+    if not isinstance(text, str):
+        return None
     found = _UNSTORABLE.search(text)
     if found is None:
         return None
