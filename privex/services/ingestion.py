@@ -181,7 +181,13 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
     db.session.execute(sa.select(Document.id).where(Document.id == document.id).with_for_update())
     store = components.vector_store(knowledge_base)
     store.delete(str(document.id))
-    # A batch at a time, each node carrying its embedding as the list LlamaIndex wants only while it is stored.
+    store_nodes(store, nodes, vectors)
+    return done(document, digest, len(nodes))
+
+
+def store_nodes(store, nodes: list[BaseNode], vectors: list[array]) -> None:
+    """Add ``nodes`` with their ``vectors`` to ``store``, a batch at a time, each node carrying its embedding as the
+    list LlamaIndex wants only while it is stored."""
     for start in range(0, len(nodes), STORE_BATCH):
         batch = nodes[start:start + STORE_BATCH]
         for node, vector in zip(batch, vectors[start:start + STORE_BATCH]):
@@ -189,7 +195,6 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
         store.add(batch)
         for node in batch:
             node.embedding = None
-    return done(document, digest, len(nodes))
 
 
 @dataclass
@@ -345,14 +350,7 @@ def _store_together(items: list[Pending], store) -> dict[str, str]:
     for item in items:
         store.delete(str(item.id))
         nodes += item.nodes
-    vectors = [vector for item in items for vector in item.vectors]
-    for start in range(0, len(nodes), STORE_BATCH):
-        batch = nodes[start:start + STORE_BATCH]
-        for node, vector in zip(batch, vectors[start:start + STORE_BATCH]):
-            node.embedding = vector.tolist()
-        store.add(batch)
-        for node in batch:
-            node.embedding = None
+    store_nodes(store, nodes, [vector for item in items for vector in item.vectors])
     if items:
         indexed_at = now()
         _write_each([
