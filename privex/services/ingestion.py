@@ -75,6 +75,12 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def stored_digest(document: Document) -> str | None:
+    """The digest of the document's stored file, None when it has none (what tells an unchanged upload)."""
+    path = Path(document.storage_path) if document.storage_path else None
+    return file_hash(path) if path is not None and path.exists() else None
+
+
 def load(document: Document) -> list[LlamaDocument]:
     """The parsed parts of an uploaded document's stored file."""
     return load_file(document.storage_path, document.name)
@@ -147,8 +153,7 @@ def ingest_document(document_id, *, force: bool = False) -> Document:
     fetched = document.source_type not in FILE_SOURCES  # fetched by the source connector of that name
     digest = None
     if not fetched:
-        digest = file_hash(Path(document.storage_path)) if document.storage_path and Path(
-            document.storage_path).exists() else None
+        digest = stored_digest(document)
         if not force and was_indexed and digest and digest == previous_digest:
             return document  # unchanged since it was indexed: nothing to do
     document.status, document.error, document.chunks_done, document.chunks_total = "processing", None, 0, 0
@@ -245,8 +250,7 @@ def ingest_documents(document_ids, *, force: bool = False) -> dict[str, str]:
         if not batchable(document):
             alone.append(document.id)
             continue
-        digest = file_hash(Path(document.storage_path)) if document.storage_path and Path(
-            document.storage_path).exists() else None
+        digest = stored_digest(document)
         if not force and document.status == "indexed" and digest and digest == document.content_hash:
             statuses[str(document.id)] = "indexed"  # unchanged since it was indexed: nothing to do
             continue
