@@ -28,6 +28,7 @@ DEFAULT_MODES = ("vector", "keyword", "hybrid")
 MAX_KS = 5
 # A run not heard from for this long is taken for abandoned (its worker died): it no longer blocks a new one.
 STALE_AFTER = timedelta(minutes=15)
+UNDER_WAY = ("queued", "running")  # the statuses of a run not finished yet (abandoned or not)
 
 
 def settings_of(modes=None, ks=None) -> dict:
@@ -101,13 +102,18 @@ def start(knowledge_base: KnowledgeBase, user_id, questions: Sequence[Question],
 def busy(knowledge_base: KnowledgeBase) -> EvaluationRun | None:
     """The run of this knowledge base still under way (not abandoned), if any."""
     return db.session.scalar(sa.select(EvaluationRun).where(
-        EvaluationRun.knowledge_base_id == knowledge_base.id, EvaluationRun.status.in_(("queued", "running")),
+        EvaluationRun.knowledge_base_id == knowledge_base.id, EvaluationRun.status.in_(UNDER_WAY),
         EvaluationRun.updated_at > now() - STALE_AFTER).limit(1))
 
 
 def abandoned(run: EvaluationRun) -> bool:
     """Under way by its status but not heard from for ``STALE_AFTER``: its worker stopped, and a new run may start."""
-    return run.status in ("queued", "running") and run.updated_at <= now() - STALE_AFTER
+    return run.status in UNDER_WAY and run.updated_at <= now() - STALE_AFTER
+
+
+def under_way(run: EvaluationRun) -> bool:
+    """Queued or running and not abandoned: what ``busy`` finds, for one run."""
+    return run.status in UNDER_WAY and not abandoned(run)
 
 
 def execute(run_id) -> EvaluationRun:
@@ -158,7 +164,7 @@ def fail_unexpectedly(run_id, error: BaseException) -> None:
     """Mark a run failed after an error nobody expected, in a fresh transaction, so it never stays running."""
     db.session.rollback()
     run = db.session.get(EvaluationRun, run_id)
-    if run is not None and run.status in ("queued", "running"):
+    if run is not None and run.status in UNDER_WAY:
         finish(run, error=f"an internal error stopped the evaluation ({type(error).__name__}); start it again")
 
 

@@ -74,9 +74,7 @@ def run_context(knowledge_base: KnowledgeBase, run: EvaluationRun | None) -> dic
     if run is None:
         return {"run": None}
     failing = request.args.get("failing") == "1"
-    stopped = runs.abandoned(run)
-    context = {"run": run, "failing": failing, "busy": run.status in ("queued", "running") and not stopped,
-               "abandoned": stopped,
+    context = {"run": run, "failing": failing, "busy": runs.under_way(run), "abandoned": runs.abandoned(run),
                "progress": runs.progress(run), "metrics": metrics_of(run.settings)}
     if run.status == "done":
         context["comparison"] = runs.comparison(run)
