@@ -128,7 +128,7 @@ def live_bot_and_session(public_id: str, session_id) -> tuple[Chatbot, Bot, Chat
 
     One statement reads the session and the bot's fingerprint; the bot itself comes from ``bot_cache`` while its
     fingerprint is unchanged, so the very next message after any edit, in any process, reads the new bot."""
-    row = db.session.execute(_bot_and_session(), {"public_id": public_id, "session_id": session_id}).first()
+    row = db.session.execute(_BOT_AND_SESSION, {"public_id": public_id, "session_id": session_id}).first()
     if row is None or row.status != "active":
         raise NotFound("This chatbot does not exist or is not live.")
     version, chatbot_id, session = row[0], row[1], row[3]
@@ -138,15 +138,14 @@ def live_bot_and_session(public_id: str, session_id) -> tuple[Chatbot, Bot, Chat
     return cached[0], cached[1], session
 
 
-@functools.cache
-def _bot_and_session():
-    """``live_bot_and_session``'s statement, built once (it runs for every message)."""
-    return (sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession).select_from(Chatbot)
-            .join(Workspace, Workspace.id == Chatbot.workspace_id)
-            .join(Organization, Organization.id == Workspace.organization_id)
-            .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
-                                            ChatSession.chatbot_id == Chatbot.id))
-            .where(Chatbot.public_id == sa.bindparam("public_id", type_=Chatbot.public_id.type)))
+# ``live_bot_and_session``'s statement, built once like ``_HISTORY`` (it runs for every message).
+_BOT_AND_SESSION = (
+    sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession).select_from(Chatbot)
+    .join(Workspace, Workspace.id == Chatbot.workspace_id)
+    .join(Organization, Organization.id == Workspace.organization_id)
+    .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
+                                    ChatSession.chatbot_id == Chatbot.id))
+    .where(Chatbot.public_id == sa.bindparam("public_id", type_=Chatbot.public_id.type)))
 
 
 def _read_bot(chatbot_id) -> tuple[Chatbot, Bot]:

@@ -22,7 +22,6 @@ Writes go through the Flask-SQLAlchemy session, so they commit or roll back with
 from __future__ import annotations
 
 import uuid
-from types import SimpleNamespace
 from typing import Any, Sequence
 
 import sqlalchemy as sa
