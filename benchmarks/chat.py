@@ -55,6 +55,7 @@ Environment variables, to shrink it for a quick run:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -247,15 +248,20 @@ class Bot:
     organization_id: str
 
 
+def api_call(client, method: str, url: str, expected: int, **kwargs):
+    """One set-up call through ``client``: its JSON (None for an empty body), or RuntimeError quoting the answer when
+    the status is not ``expected`` (a benchmark stops at once rather than measure a half-made set-up)."""
+    response = client.request(method, url, **kwargs)
+    if response.status_code != expected:
+        raise RuntimeError(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
+    return response.json() if response.content else None
+
+
 def set_up(base: str, llm: str, pgdata: Path) -> Bot:
     import httpx
 
     with httpx.Client(base_url=base + API, timeout=60) as client:
-        def call(method, url, expected, **kwargs):
-            response = client.request(method, url, **kwargs)
-            if response.status_code != expected:
-                raise RuntimeError(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
-            return response.json() if response.content else None
+        call = functools.partial(api_call, client)
 
         account = call("POST", "/auth/email/signup", 201, json={"email": "bench@example.com", "password": PASSWORD,
                                                                  "display_name": "Bench"})
@@ -498,7 +504,8 @@ def report(results: list[Result], settings: Settings, seconds: float, setup_seco
         "PostgreSQL and Redis; the bot retrieves (hybrid, top 5) from 13 indexed documents and streams from a fake "
         f"OpenAI-compatible server answering at once (6 deltas). {seconds:.0f} s per concurrency; each user sends "
         "its next question as soon as the last is answered (no think time: at N users the latency is N / "
-        "throughput), or, in the rows that say so, that many seconds (±50%) after it. TTFT: time to the first `delta` event. Lost: answers "
+        "throughput), or, in the rows that say so, that many seconds (±50%) after it. TTFT: time to the first "
+        "`delta` event. Lost: answers "
         "acknowledged with a `done` event but not in the database. The load generator, the fake LLM, PostgreSQL "
         f"and Redis share the machine's cores with the server. Set-up (start, sign-up, indexing) {setup_seconds:.0f} "
         f"s; whole benchmark {total_seconds:.0f} s.\n\n"
@@ -513,7 +520,8 @@ def report(results: list[Result], settings: Settings, seconds: float, setup_seco
         "thread, one question at a time, measured after the load in the same run): "
         + (f"{naive:.1f} ms of CPU per question; ÷ naive: the platform's CPU per message over it" if naive else
            "not measured") + ".\n\n"
-        "| users | platform | ÷ naive | gunicorn | PostgreSQL | Redis | fake LLM | load generator | machine | others |\n"
+        "| users | platform | ÷ naive | gunicorn | PostgreSQL | Redis | fake LLM | load generator | machine "
+        "| others |\n"
         "|---|---|---|---|---|---|---|---|---|---|\n" + "".join(costs))
 
 

@@ -14,6 +14,7 @@ web workers' own start from what else the machine does just after a start).
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import subprocess
@@ -21,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.chat import API, DATA, PASSWORD, PRIVEX, _free_port, _stop, _wait_for, questions, wait_until_indexed
+from benchmarks.chat import (API, DATA, PASSWORD, PRIVEX, _free_port, _stop, _wait_for, api_call, questions,
+                             wait_until_indexed)
 
 QUESTIONS = 8
 WAIT = float(os.environ.get("BENCH_FIRST_WAIT", "0"))
@@ -42,11 +44,7 @@ def _set_up(base: str) -> tuple[str, str]:
     import httpx
 
     with httpx.Client(base_url=base + API, timeout=120) as client:
-        def call(method, url, expected, **kwargs):
-            response = client.request(method, url, **kwargs)
-            if response.status_code != expected:
-                raise RuntimeError(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
-            return response.json() if response.content else None
+        call = functools.partial(api_call, client)
 
         account = call("POST", "/auth/email/signup", 201, json={"email": "first@example.com", "password": PASSWORD,
                                                                  "display_name": "First"})

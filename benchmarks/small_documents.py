@@ -30,6 +30,7 @@ Method:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -40,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.chat import API, PASSWORD, PRIVEX, ROOT, _database, _free_port, _stop, _wait_for
+from benchmarks.chat import API, PASSWORD, PRIVEX, ROOT, _database, _free_port, _stop, _wait_for, api_call
 
 DOCUMENTS = int(os.environ.get("BENCH_SMALL_DOCS", "1000"))
 UPLOAD_BATCH = int(os.environ.get("BENCH_SMALL_BATCH", "100"))
@@ -175,11 +176,7 @@ def run() -> str:
             base = f"http://127.0.0.1:{port}"
             _wait_for(f"{base}{API}/health", serve, 300, "privex serve")
             with httpx.Client(base_url=base + API, timeout=120) as client:
-                def call(method, url, expected, **kwargs):
-                    response = client.request(method, url, **kwargs)
-                    if response.status_code != expected:
-                        raise RuntimeError(f"{method} {url} answered {response.status_code}: {response.text[:300]}")
-                    return response.json() if response.content else None
+                call = functools.partial(api_call, client)
 
                 def upload(batch):
                     call("POST", f"/knowledge-bases/{kb_id}/documents/upload", 202,
