@@ -26,7 +26,7 @@ How the pages are put together (README, "Writing a page", says the same for newc
   ``shell.signed_in_only`` on its views and ``shell.add_nav(app, NavEntry(...))`` for a header link.
 
 Modules: ``shell`` (sign-in gate, context, permissions, navigation), ``forms``, ``errors``, and the areas: ``home``,
-``auth``, ``account``, ``widget``, ``knowledge``, ``chatbots``, ``team``.
+``auth``, ``account``, ``widget``, ``knowledge``, ``chatbots``, ``chatflows``, ``team``.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from privex.extensions import csrf, htmx
-from privex.web import account, auth, chatbots, errors, home, knowledge, shell, team, widget
+from privex.web import account, auth, chatbots, chatflows, errors, home, knowledge, shell, team, widget
 
 # Every area of the builder, in no particular order (the header orders links by their NAV's ``order``).
-AREAS = (home, auth, account, widget, knowledge, chatbots, team)
+AREAS = (home, auth, account, widget, knowledge, chatbots, chatflows, team)
 
 
 def init_web(app, *, csrf_exempt=()) -> None:
