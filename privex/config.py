@@ -109,6 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_INGEST_BATCH", "INGEST_BATCH", "16", int,
             "Most small files (up to 64 KB each) of one knowledge base indexed together by one worker task, their "
             "chunks embedded in shared model batches. `1`: one task per document."),
+    Setting("PRIVEX_CHATFLOW_ENV", "CHATFLOW_ENV", "", _list,
+            "Comma-separated names of environment variables a chatflow may read as `{{ env.NAME }}`. Default: none "
+            "(a flow never sees the server's environment otherwise)."),
     Setting("PRIVEX_ADMIN_PASSWORD", "ADMIN_PASSWORD", None, str,
             "Password used by `privex create-admin` when not given on the command line (for scripts)."),
 )

@@ -67,6 +67,10 @@ def tenants(client, database):
     bot = owner.post("/api/v1/chatbots", json={"name": "helper", "knowledge_base_ids": [kb["id"]]}).get_json()
     bot_draft = owner.post("/api/v1/chatbots/drafts", json={"name": "helper draft"}).get_json()
     chat_session = owner.post(f"/api/v1/chatbots/{bot['id']}/test", json={"message": "holidays?"}).get_json()
+    flow = owner.post("/api/v1/chatflows", json={"name": "flow"}).get_json()
+    owner.post(f"/api/v1/chatflows/{flow['id']}/publish", json={})
+    flow_session = owner.post(f"/api/v1/chatflows/{flow['id']}/execute", json={"message": "hi"}).get_json()
+    flow_draft = owner.post("/api/v1/chatflows/drafts", json={"name": "flow draft"}).get_json()
     run = owner.post(f"/api/v1/knowledge-bases/{kb['id']}/evaluations", json={
         "questions": [{"question": "How many holidays?", "relevant_document_names": ["holidays.md"]}],
         "modes": ["keyword"]}).get_json()
@@ -74,7 +78,8 @@ def tenants(client, database):
            "invitation_id": invitation["id"], "key_id": key["id"], "kb_id": kb["id"], "doc_id": document["id"],
            "cred_id": credential["id"], "draft_id": draft["id"], "source_id": source["id"], "chatbot_id": bot["id"],
            "bot_draft_id": bot_draft["id"], "session_id": chat_session["session_id"],
-           "run_id": run["id"]}
+           "run_id": run["id"], "chatflow_id": flow["id"], "flow_draft_id": flow_draft["id"],
+           "flow_session_id": flow_session["session_id"]}
     return owner, viewer, outsider, ids
 
 

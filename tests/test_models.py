@@ -567,7 +567,7 @@ def test_json_columns_default_in_plain_sql_inserts_too(database):
     ), {"ws": tree.ids.workspace}).one()
 
     assert (row.nodes, row.edges, row.variables, row.config) == ([], [], {}, {})
-    assert (row.status, row.version) == ("draft", 1)
+    assert (row.status, row.version) == ("draft", 0)  # 0: never published
 
 
 def test_nested_json_round_trips_and_can_be_queried(database):

@@ -51,7 +51,13 @@ class Chatbot(WorkspaceScoped, Model):
 
 
 class Chatflow(WorkspaceScoped, Model):
-    """A chatbot built as a graph of nodes and edges (JSONB), run by the chatflow engine."""
+    """A chatbot built as a graph of nodes and edges (JSONB), run by the chatflow engine.
+
+    ``nodes`` / ``edges`` are the working copy the builder edits; what visitors talk to is the published
+    ``ChatflowVersion`` whose number is ``version`` (0: never published). Saving the working copy never changes what a
+    deployed flow runs; publishing adds a version, rolling back points ``version`` at an older one. ``config`` holds
+    the same deployment settings as a chatbot's (welcome message, appearance, allowed origins, rate limit, lead
+    capture, the default LLM provider of its llm nodes)."""
 
     __tablename__ = "chatflows"
     __table_args__ = (choice("status", BOT_STATUSES),)
@@ -64,7 +70,27 @@ class Chatflow(WorkspaceScoped, Model):
     edges: Mapped[list] = jsonb(list)
     variables: Mapped[dict] = jsonb()
     config: Mapped[dict] = jsonb()
-    version: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=1, server_default="1")
+    version: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
     created_by_id: Mapped[uuid.UUID | None] = foreign_key("users.id", ondelete="SET NULL", nullable=True,
                                                           index=False)
     deployed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    versions = relationship("ChatflowVersion", back_populates="chatflow", cascade="all, delete-orphan",
+                            passive_deletes=True, order_by="ChatflowVersion.number.desc()")
+
+
+class ChatflowVersion(WorkspaceScoped, Model):
+    """A published graph of a chatflow: never changed after it is written."""
+
+    __tablename__ = "chatflow_versions"
+    __table_args__ = (sa.UniqueConstraint("chatflow_id", "number"),)
+
+    chatflow_id: Mapped[uuid.UUID] = foreign_key("chatflows.id", index=False)
+    number: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    nodes: Mapped[list] = jsonb(list)
+    edges: Mapped[list] = jsonb(list)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_by_id: Mapped[uuid.UUID | None] = foreign_key("users.id", ondelete="SET NULL", nullable=True,
+                                                          index=False)
+
+    chatflow = relationship(Chatflow, back_populates="versions")

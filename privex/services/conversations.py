@@ -29,8 +29,8 @@ from sqlalchemy import orm
 from privex.clock import now
 from privex.contracts import ProviderError, SourceError
 from privex.extensions import db, get_redis, state
-from privex.models import (ChatMessage, ChatSession, Chatbot, KnowledgeBase, MessageFeedback, Organization,
-                           TokenUsage, Workspace)
+from privex.models import (ChatMessage, ChatSession, Chatbot, Chatflow, ChatflowVersion, KnowledgeBase,
+                           MessageFeedback, Organization, TokenUsage, Workspace)
 from privex.plugins import NotInstalled
 from privex.services import chatbots, credentials, leads, plans
 from privex.services.errors import Invalid, NotFound, ProviderFailed, RateLimited
@@ -58,6 +58,9 @@ class Bot:
     knowledge_bases: tuple[KnowledgeBase, ...]
     chatbot_id: uuid.UUID | None = None
     draft_id: str | None = None
+    # A chatflow answers by running a published graph (``{"nodes", "edges", "version"}``) instead of a prompt.
+    chatflow_id: uuid.UUID | None = None
+    graph: dict | None = None
 
 
 def saved_bot(chatbot: Chatbot, workspace: Workspace | None = None,
@@ -78,10 +81,27 @@ def draft_bot(workspace: Workspace, draft: dict) -> Bot:
                    workspace, draft["knowledge_base_ids"])), draft_id=str(draft["id"]))
 
 
-def live_bot(public_id: str, *options) -> Chatbot:
-    """The live chatbot with this public id (``options``: what to load with it); NotFound for any other."""
+def flow_bot(chatflow: Chatflow, version: ChatflowVersion, workspace: Workspace | None = None,
+             organization: Organization | None = None) -> Bot:
+    """The bot a published chatflow version is: the flow's deployment settings and that version's graph."""
+    if workspace is None or organization is None:
+        workspace, organization = db.session.execute(sa.select(Workspace, Organization).join(
+            Organization, Organization.id == Workspace.organization_id).where(
+            Workspace.id == chatflow.workspace_id)).one()
+    return Bot(workspace=workspace, organization=organization, config=chatflow.config, knowledge_bases=(),
+               chatflow_id=chatflow.id, graph={"nodes": version.nodes, "edges": version.edges,
+                                               "version": version.number})
+
+
+def live_bot(public_id: str, *options) -> Chatbot | Chatflow:
+    """The live chatbot, or published chatflow, with this public id (``options``: what to load with a chatbot);
+    NotFound for any other. Both carry what the public routes read: id, workspace, name, status and ``config``."""
     chatbot = db.session.scalars(sa.select(Chatbot).where(Chatbot.public_id == public_id).options(*options)
                                  ).unique().first()
+    if chatbot is None:
+        chatflow = db.session.scalar(sa.select(Chatflow).where(Chatflow.public_id == public_id))
+        if chatflow is not None and chatflow.status == "active" and chatflow.version:
+            return chatflow
     if chatbot is None or chatbot.status != "active":
         raise NotFound("This chatbot does not exist or is not live.")
     return chatbot
@@ -129,7 +149,9 @@ def live_bot_and_session(public_id: str, session_id) -> tuple[Chatbot, Bot, Chat
     One statement reads the session and the bot's fingerprint; the bot itself comes from ``bot_cache`` while its
     fingerprint is unchanged, so the very next message after any edit, in any process, reads the new bot."""
     row = db.session.execute(_BOT_AND_SESSION, {"public_id": public_id, "session_id": session_id}).first()
-    if row is None or row.status != "active":
+    if row is None:
+        return _live_flow_and_session(public_id, session_id)
+    if row.status != "active":
         raise NotFound("This chatbot does not exist or is not live.")
     version, chatbot_id, session = row[0], row[1], row[3]
     cached = bot_cache().get(chatbot_id, version)
@@ -148,6 +170,29 @@ _BOT_AND_SESSION = (
     .where(Chatbot.public_id == sa.bindparam("public_id", type_=Chatbot.public_id.type)))
 
 
+def _live_flow_and_session(public_id: str, session_id) -> tuple[Chatflow, Bot, ChatSession | None]:
+    """``live_bot_and_session`` for a chatflow: its deployed version is read with it (no cache: a version never
+    changes, and rolling back moves ``chatflows.version``, read here every time)."""
+    row = db.session.execute(
+        sa.select(Chatflow, ChatflowVersion, Workspace, Organization)
+        .join(ChatflowVersion, sa.and_(ChatflowVersion.chatflow_id == Chatflow.id,
+                                       ChatflowVersion.number == Chatflow.version))
+        .join(Workspace, Workspace.id == Chatflow.workspace_id)
+        .join(Organization, Organization.id == Workspace.organization_id)
+        .where(Chatflow.public_id == public_id)).first()
+    if row is None or row[0].status != "active":
+        raise NotFound("This chatbot does not exist or is not live.")
+    chatflow, version, workspace, organization = row
+    session = db.session.scalar(sa.select(ChatSession).where(ChatSession.id == session_id,
+                                                             ChatSession.chatflow_id == chatflow.id))
+    return chatflow, flow_bot(chatflow, version, workspace, organization), session
+
+
+def _owner_column(bot: Chatbot | Chatflow):
+    """The session column naming this bot: ``chatflow_id`` for a chatflow, ``chatbot_id`` for a chatbot."""
+    return ChatSession.chatflow_id if isinstance(bot, Chatflow) else ChatSession.chatbot_id
+
+
 def _read_bot(chatbot_id) -> tuple[Chatbot, Bot]:
     """The bot read whole, kept in ``bot_cache`` under the fingerprint read with it, and detached."""
     version, chatbot, workspace, organization = db.session.execute(
@@ -164,9 +209,11 @@ def _read_bot(chatbot_id) -> tuple[Chatbot, Bot]:
 
 def start_session(chatbot: Chatbot, *, channel: str, external_user_id: str | None = None,
                   metadata: dict | None = None) -> ChatSession:
-    """A new conversation with a live bot, from a channel (``widget``, ``api``, a messaging channel). Commits."""
-    session = ChatSession(workspace_id=chatbot.workspace_id, chatbot_id=chatbot.id, channel=channel,
-                          external_user_id=external_user_id, user_metadata=dict(metadata or {}))
+    """A new conversation with a live bot or chatflow, from a channel (``widget``, ``api``, a messaging channel).
+    Commits."""
+    owner = {"chatflow_id" if isinstance(chatbot, Chatflow) else "chatbot_id": chatbot.id}
+    session = ChatSession(workspace_id=chatbot.workspace_id, channel=channel, external_user_id=external_user_id,
+                          user_metadata=dict(metadata or {}), **owner)
     db.session.add(session)
     db.session.commit()
     return session
@@ -174,7 +221,7 @@ def start_session(chatbot: Chatbot, *, channel: str, external_user_id: str | Non
 
 def session_of(chatbot: Chatbot, session_id) -> ChatSession:
     return found_session(db.session.scalar(sa.select(ChatSession).where(ChatSession.id == session_id,
-                                                                        ChatSession.chatbot_id == chatbot.id)))
+                                                                        _owner_column(chatbot) == chatbot.id)))
 
 
 def found_session(session: ChatSession | None) -> ChatSession:
@@ -190,11 +237,12 @@ def test_session(bot: Bot, session_id=None) -> ChatSession:
         session = db.session.scalar(sa.select(ChatSession).where(
             ChatSession.workspace_id == bot.workspace.id, ChatSession.id == session_id,
             ChatSession.is_test.is_(True)))
-        if session is None or session.chatbot_id != bot.chatbot_id or (
+        if session is None or session.chatbot_id != bot.chatbot_id or session.chatflow_id != bot.chatflow_id or (
                 session.user_metadata.get("draft_id") != bot.draft_id):
             raise NotFound("Test session not found.", errors={"session_id": ["no test conversation of this bot"]})
         return session
-    session = ChatSession(workspace_id=bot.workspace.id, chatbot_id=bot.chatbot_id, channel="test", is_test=True,
+    session = ChatSession(workspace_id=bot.workspace.id, chatbot_id=bot.chatbot_id, chatflow_id=bot.chatflow_id,
+                          channel="test", is_test=True,
                           user_metadata={"draft_id": bot.draft_id} if bot.draft_id else {})
     db.session.add(session)
     db.session.flush()
@@ -206,7 +254,7 @@ def rate_answer(chatbot: Chatbot, message_id, rating: int, comment: str | None =
     if rating not in (1, -1):
         raise Invalid("rate an answer 1 (good) or -1 (bad)", errors={"rating": ["must be 1 or -1"]})
     message = db.session.scalar(sa.select(ChatMessage).join(ChatSession).where(
-        ChatMessage.id == message_id, ChatMessage.role == "assistant", ChatSession.chatbot_id == chatbot.id))
+        ChatMessage.id == message_id, ChatMessage.role == "assistant", _owner_column(chatbot) == chatbot.id))
     if message is None:
         raise NotFound("Answer not found for this bot.")
     feedback = message.feedback or MessageFeedback(workspace_id=message.workspace_id, message_id=message.id,
@@ -356,9 +404,12 @@ def respond(bot: Bot, session: ChatSession, text: str) -> Iterator[dict]:
     config = bot.config
     if not session.is_test:
         leads.check_gate(config, session)
-    if bot.chatbot_id is not None and not session.is_test:
-        rate_limit(f"bot:{bot.chatbot_id}", config.get("rate_limit_per_minute"))
+    if (bot.chatbot_id or bot.chatflow_id) is not None and not session.is_test:
+        rate_limit(f"bot:{bot.chatbot_id or bot.chatflow_id}", config.get("rate_limit_per_minute"))
     rate_limit(f"org:{bot.organization.id}", plans.LIMITS[bot.organization.subscription_tier]["messages_per_minute"])
+    if bot.graph is not None:
+        from privex.services.chatflows import conversation as flows  # it builds on this module
+        return flows.respond(bot, session, question)
     provider = provider_for(config)
     params = provider_params(config, bot.workspace)
     started = time.perf_counter()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
 from privex.extensions import db
-from privex.models import ChatMessage, ChatSession, Chatbot, Lead
+from privex.models import ChatMessage, ChatSession, Chatbot, Chatflow, Lead
 from privex.services.errors import DetailsRequired, Invalid
 
 STANDARD_FIELDS = ("email", "name", "phone")
@@ -56,7 +56,8 @@ def submit(chatbot: Chatbot, session: ChatSession, values: dict, *, consent: boo
     if errors:
         raise Invalid("some contact details are missing or invalid; see `errors`", errors=errors)
     standard = {key: values.pop(key, None) for key in STANDARD_FIELDS}
-    lead = Lead(workspace_id=chatbot.workspace_id, chatbot_id=chatbot.id, session_id=session.id, **standard,
+    owner = {"chatflow_id" if isinstance(chatbot, Chatflow) else "chatbot_id": chatbot.id}
+    lead = Lead(workspace_id=chatbot.workspace_id, session_id=session.id, **owner, **standard,
                 custom_fields=values, consent=consent, consent_text=capture.get("consent_text"), channel=channel)
     db.session.add(lead)
     db.session.commit()

@@ -1,4 +1,4 @@
-"""Plan tiers and the limits they set on an organization's members, workspaces, chatbots and chat messages a
+"""Plan tiers and the limits they set on an organization's members, workspaces, chatbots, chatflows and chat messages a
 minute (all its bots together)."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from privex.extensions import db
-from privex.models import Chatbot, Invitation, OrganizationMember, Workspace
+from privex.models import Chatbot, Chatflow, Invitation, OrganizationMember, Workspace
 from privex.services.errors import PlanLimit
 
 UNLIMITED = None
 LIMITS = {
-    "free": {"members": 5, "workspaces": 3, "chatbots": 5, "messages_per_minute": 600},
-    "pro": {"members": 25, "workspaces": 20, "chatbots": 50, "messages_per_minute": 6000},
-    "enterprise": {"members": UNLIMITED, "workspaces": UNLIMITED, "chatbots": UNLIMITED,
+    "free": {"members": 5, "workspaces": 3, "chatbots": 5, "chatflows": 5, "messages_per_minute": 600},
+    "pro": {"members": 25, "workspaces": 20, "chatbots": 50, "chatflows": 50, "messages_per_minute": 6000},
+    "enterprise": {"members": UNLIMITED, "workspaces": UNLIMITED, "chatbots": UNLIMITED, "chatflows": UNLIMITED,
                    "messages_per_minute": UNLIMITED},
 }
 
@@ -32,6 +32,8 @@ def usage(organization_id) -> dict[str, int]:
         "workspaces": count(sa.select(Workspace.id).where(Workspace.organization_id == organization_id)),
         "chatbots": count(sa.select(Chatbot.id).join(Workspace, Chatbot.workspace_id == Workspace.id)
                           .where(Workspace.organization_id == organization_id)),
+        "chatflows": count(sa.select(Chatflow.id).join(Workspace, Chatflow.workspace_id == Workspace.id)
+                           .where(Workspace.organization_id == organization_id)),
     }
 
 

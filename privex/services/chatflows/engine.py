@@ -109,7 +109,7 @@ class _Run:
         entry = {"node_id": node["id"], "type": node["type"], "inputs": inputs, "outputs": outputs,
                  "duration_ms": round((time.perf_counter() - began) * 1000, 3), "error": error}
         self.trace.append(entry)
-        self.events.append({"type": "trace", **entry})
+        self.events.append({**entry, "type": "trace", "node_type": node["type"]})
 
     def walk(self, todo: list[str], variables, stop_at=None):
         """Run nodes depth-first in edge order (deterministic); a loop node runs its body per item."""

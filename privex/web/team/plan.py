@@ -16,7 +16,8 @@ from privex.web.forms import PageForm, form_status, show_errors
 from privex.web.team import bp, common
 
 DAYS = 30
-LIMITED = {"members": "Members (with pending invitations)", "workspaces": "Workspaces", "chatbots": "Chatbots"}
+LIMITED = {"members": "Members (with pending invitations)", "workspaces": "Workspaces", "chatbots": "Chatbots",
+           "chatflows": "Chatflows"}
 
 
 class BillingForm(PageForm):
