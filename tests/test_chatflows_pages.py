@@ -308,7 +308,8 @@ def test_a_viewer_reads_the_canvas_and_changes_nothing(client, olga, workspace):
     assert "data-cf-save" not in page and "data-cf-add=" not in page and "Delete this chatflow" not in page
     assert 'data-can-write="false"' in page
     panel = html(client.post(f"/chatflows/{chatflow.id}/panel",
-                             json={"nodes": chatflow.nodes, "edges": chatflow.edges, "node_id": "response"}))
+                             json={"nodes": chatflow.nodes, "edges": chatflow.edges,
+                                   "node_id": chatflow.nodes[-1]["id"]}))
     assert '<fieldset class="plain" disabled>' in panel and "data-cf-connect" not in panel
     graph = {"nodes": chatflow.nodes, "edges": [], "message": "hi"}
     for path in ("graph", "test", "publish", "rollback", "delete"):

@@ -140,10 +140,10 @@ def summary(events: list[dict]) -> dict:
     run = {"answer": "", "citations": [], "trace": [], "ended": "done", "error": None, "pause": None}
     for event in events:
         kind = event.get("type")
-        if "node_id" in event and "duration_ms" in event:
-            # A trace event: the engine spreads the trace entry over the event, so its ``type`` is the node's.
-            run["trace"].append({**event, "inputs_json": pretty(event.get("inputs")),
-                                 "outputs_json": pretty(event.get("outputs"))})
+        if kind == "trace":
+            step = runtime.trace_entry(event)
+            run["trace"].append({**step, "inputs_json": pretty(step.get("inputs")),
+                                 "outputs_json": pretty(step.get("outputs"))})
         elif kind == "delta":
             run["answer"] += str(event.get("text", ""))
         elif kind == "citations":
