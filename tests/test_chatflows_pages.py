@@ -17,7 +17,7 @@ from conftest import rolled_back
 from privex import hookimpl
 from privex.extensions import db
 from privex.models import Chatflow, Organization
-from privex.services import invitations
+from privex.services import invitations, knowledge
 from privex.services.chatflows import store
 from tests.test_web_shell import html, own_workspace, person, sign_in
 
@@ -198,6 +198,26 @@ def test_the_panel_is_a_form_generated_from_the_schema_with_the_refusals_beside_
     assert "&#34;op&#34;: &#34;contains&#34;" in condition
     for port in ("if", "elif1", "elif2", "elif3", "else", "error"):
         assert f'<option value="{port}">' in condition
+
+
+def test_a_list_of_knowledge_bases_is_chosen_by_name_not_typed_as_ids(client, olga, workspace):
+    chatflow = new_flow(workspace, olga)
+    nodes, edges = branching({"knowledge_bases": [], "query": "{{ input }}"})
+    empty = html(client.post(f"/chatflows/{chatflow.id}/panel", json={"nodes": nodes, "edges": edges,
+                                                                      "node_id": "kb"}))
+    assert "This workspace has no knowledge base yet" in empty and 'data-kind="lines"' in empty
+    handbook = knowledge.create(workspace, olga.id, {"name": "Handbook"})
+    knowledge.create(workspace, olga.id, {"name": "Price list"})
+    stranger = person("sam@example.com")
+    theirs = knowledge.create(own_workspace(stranger), stranger.id, {"name": "Sam's secrets"})
+    nodes[1]["config"]["knowledge_bases"] = [str(handbook.id), str(theirs.id)]
+    panel = html(client.post(f"/chatflows/{chatflow.id}/panel", json={"nodes": nodes, "edges": edges,
+                                                                      "node_id": "kb"}))
+    assert re.search(r'<fieldset class="field group" id="cfg-knowledge_bases" data-setting="knowledge_bases" '
+                     r'data-kind="checks"', panel)
+    checked = re.findall(r'value="([^"]+)" checked>\s*<label for="[^"]+">([^<]+)</label>', panel)
+    assert checked == [(str(handbook.id), "Handbook"), (str(theirs.id), f"{theirs.id} (not in this workspace)")]
+    assert ">Price list</label>" in panel and "Sam&#39;s secrets" not in panel
 
 
 # -- testing -------------------------------------------------------------------------------------------------------

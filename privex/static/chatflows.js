@@ -338,7 +338,10 @@
       .then(function (response) { return response.ok ? response.text() : Promise.reject(response); })
       .then(function (html) {
         if (ticket !== panelRequest) return;  // another node was chosen meanwhile
+        var same = panel.querySelector("[data-cf-settings]");
+        var keep = same && same.dataset.cfSettings === id ? panel.scrollTop : 0;
         panel.innerHTML = html;
+        panel.scrollTop = keep;  // the same node again stays where it was read; another starts at its top
         if (options.focusPanel) {
           var heading = panel.querySelector("#cf-panel-title");
           if (heading) heading.focus();
@@ -446,6 +449,7 @@
     var wrapper = field.closest(".field");
     if (box) box.textContent = message || "";
     if (wrapper) wrapper.classList.toggle("invalid", !!message);
+    if (field.tagName === "FIELDSET") return;  // a group of checkboxes: the class and the message say it
     if (message) field.setAttribute("aria-invalid", "true");
     else field.removeAttribute("aria-invalid");
   }
@@ -454,6 +458,9 @@
   function readSetting(field) {
     var kind = field.dataset.kind, required = field.dataset.required === "true", text = field.value;
     if (kind === "checkbox") return { value: field.checked };
+    if (kind === "checks") {
+      return { value: Array.prototype.map.call(field.querySelectorAll("input:checked"), function (box) { return box.value; }) };
+    }
     if (kind === "select") return text === "" ? { omit: true } : { value: JSON.parse(text) };
     if (kind === "integer" || kind === "number") {
       if (field.validity && field.validity.badInput) return { message: "Type a number." };
@@ -723,14 +730,13 @@
     select(null);
   });
 
-  panel.addEventListener("input", function (event) {
-    if (event.target.dataset.setting) applySetting(event.target);
+  function edited(event) {
+    var setting = event.target.closest("[data-setting]");
+    if (setting) applySetting(setting);
     else if (event.target.dataset.policy) applyPolicy(event.target);
-  });
-  panel.addEventListener("change", function (event) {
-    if (event.target.dataset.setting) applySetting(event.target);
-    else if (event.target.dataset.policy) applyPolicy(event.target);
-  });
+  }
+  panel.addEventListener("input", edited);
+  panel.addEventListener("change", edited);
 
   panel.addEventListener("submit", function (event) {
     var form = event.target.closest("[data-cf-connect]");
@@ -863,6 +869,11 @@
   });
   window.addEventListener("resize", drawEdges);
 
+  // A phone shows more of the graph at three quarters of its size; the zoom buttons change it.
+  if (viewport.clientWidth < 480) {
+    zoom = 0.75;
+    root.querySelector('[data-cf-zoom="reset"]').textContent = "75%";
+  }
   draw();
   if (count(problems)) say("This chatflow has problems: they are listed above the canvas.");
 })();

@@ -14,11 +14,13 @@ from privex.services.chatflows import runtime, store
 from privex.urls import public_url
 from privex.web.chatflows import bp
 from privex.web.chatflows.forms import NewChatflowForm, PublishForm, RollbackForm
-from privex.web.chatflows.schema_form import palette, starter_config, type_label
+from privex.web.chatflows.schema_form import code_spans, palette, starter_config, type_label
 from privex.web.forms import form_status, show_errors
 from privex.web.shell import may, paginate, resource_or_404, workspace_for
 
 PER_PAGE = 20
+
+bp.add_app_template_filter(code_spans, "code_spans")
 
 @bp.get("")
 def index():

@@ -7,7 +7,9 @@ and refuses beside its field before it reaches the graph. Which field a kind of 
 - ``string`` -> a one-line input, or a text area when it may be long (``maxLength`` over 200: prompts, templates);
 - ``integer`` / ``number`` -> a number input (``minimum``/``maximum`` carried over);
 - ``boolean`` -> a checkbox;
-- an ``array`` of plain strings -> a text area, one item per line;
+- an ``array`` of plain strings -> a text area, one item per line; but a list of knowledge bases (a setting named
+  ``knowledge_bases`` or ``knowledge_base_ids``: no schema keyword says "an id of this workspace's knowledge
+  bases") -> a checkbox per knowledge base of the workspace, so nobody has to copy ids;
 - any other ``object`` / ``array`` -> a JSON text area.
 
 The validator's messages (``cases/0/op: 'x' is not one of ...``, ``'query' is a required property``) are put beside
@@ -19,6 +21,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
 
 LONG_TEXT = 200
 
@@ -32,11 +36,11 @@ class ConfigField:
 
     name: str
     label: str
-    kind: str                    # text, textarea, select, integer, number, checkbox, lines, json
+    kind: str                    # text, textarea, select, integer, number, checkbox, lines, checks, json
     value: object = None         # what the field shows (text for text fields, a bool for a checkbox)
     required: bool = False
     hint: str | None = None
-    options: list = field(default_factory=list)   # (json value, label) for a select
+    options: list = field(default_factory=list)   # (json value, label) for a select; (id, name) for checks
     minimum: float | None = None
     maximum: float | None = None
     errors: list[str] = field(default_factory=list)
@@ -80,8 +84,13 @@ def shown(kind: str, value):
     return str(value) if kind != "textarea" and not isinstance(value, str) else value
 
 
-def config_fields(schema: dict, config: dict, messages: list[str] | None = None) -> tuple[list[ConfigField], list]:
-    """The fields of a settings form for ``config`` under ``schema``, and the messages no field took."""
+KNOWLEDGE_LISTS = ("knowledge_bases", "knowledge_base_ids")
+
+
+def config_fields(schema: dict, config: dict, messages: list[str] | None = None,
+                  knowledge: list[tuple[str, str]] | None = None) -> tuple[list[ConfigField], list]:
+    """The fields of a settings form for ``config`` under ``schema``, and the messages no field took;
+    ``knowledge``: the workspace's knowledge bases as (id, name), offered as checkboxes where a setting lists them."""
     schema = schema if isinstance(schema, dict) else {}
     config = config if isinstance(config, dict) else {}
     required = set(schema.get("required") or ())
@@ -95,6 +104,16 @@ def config_fields(schema: dict, config: dict, messages: list[str] | None = None)
             item.options = [(json.dumps(choice), str(choice)) for choice in prop["enum"]]
         if kind in ("integer", "number"):
             item.minimum, item.maximum = prop.get("minimum"), prop.get("maximum")
+        if kind == "lines" and name in KNOWLEDGE_LISTS and knowledge:
+            chosen = [str(v) for v in config.get(name) or []] if isinstance(config.get(name), list) else []
+            known = {kb_id for kb_id, _ in knowledge}
+            item.kind, item.value = "checks", chosen
+            item.options = list(knowledge) + [(kb_id, f"{kb_id} (not in this workspace)") for kb_id in chosen
+                                              if kb_id not in known]
+            item.hint = hint_of(prop, "checks")
+        elif kind == "lines" and name in KNOWLEDGE_LISTS:
+            item.hint = " ".join(filter(None, (item.hint, "This workspace has no knowledge base yet: add your "
+                                                          "documents in Knowledge, then choose them here.")))
         fields.append(item)
     rest = []
     by_name = {item.name: item for item in fields}
@@ -159,3 +178,10 @@ def palette(catalogue: list[dict]) -> list[tuple[str, list[dict]]]:
 
 def type_label(name: str) -> str:
     return name.replace("_", " ").strip().capitalize() or name
+
+
+def code_spans(text) -> Markup:
+    """A node type's description (its docstring's first paragraph) with its ``double backticks`` as code."""
+    parts = str(text or "").split("``")
+    return Markup("").join(Markup("<code>{}</code>").format(part) if index % 2 else escape(part)
+                           for index, part in enumerate(parts))
