@@ -186,6 +186,19 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     assert item.evaluate("e => [parseInt(e.style.top), parseInt(e.style.left)]") == [top + 30, left + 50]
     page.get_by_role("button", name="Memory", exact=True).click()
     expect(node(page, "memory_1")).to_be_focused()
+    port(page, "variable_1", "out").drag_to(port(page, "memory_1", "in"))
+    expect(said).to_have_text("Connected variable_1 (out) to memory_1 (in).")
+    edges = page.locator("path[data-edge]")
+    expect(edges).to_have_count(6)
+    middle = edges.last.evaluate("""path => {
+        const point = path.getPointAtLength(path.getTotalLength() / 2).matrixTransform(path.getScreenCTM());
+        return [point.x, point.y]; }""")
+    page.mouse.click(*middle)  # a click on the connection selects it; Delete removes it
+    expect(panel.get_by_role("heading", name="Connection", exact=True)).to_be_visible()
+    expect(panel).to_contain_text("From variable_1 (out) to memory_1 (in).")
+    page.keyboard.press("Delete")
+    expect(edges).to_have_count(5)
+    node(page, "memory_1").focus()
     page.keyboard.press("Delete")
     expect(node(page, "memory_1")).to_have_count(0)
     page.get_by_role("button", name="Save", exact=True).click()

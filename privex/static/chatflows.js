@@ -24,7 +24,7 @@
   var selected = null;          // {node: id} or {edge: index}
   var dirty = false;
   var zoom = 1;
-  var NODE_WIDTH = 184, HEAD = 46, ROW = 24, GAP_X = 240, GAP_Y = 150, MARGIN = 40;
+  var NODE_WIDTH = 184, HEAD = 46, ROW = 24, GAP_X = 230, GAP_Y = 150, MARGIN = 30;
 
   var viewport = root.querySelector("[data-cf-viewport]");
   var stage = root.querySelector("[data-cf-stage]");
@@ -123,11 +123,13 @@
     });
   }
 
-  /** The first free place on a grid, reading row by row from (left, top). */
+  /** The first free place on a grid, reading row by row from (left, top), as many columns as the box shows (so a
+   *  new node appears where the person is looking, not off to the side). */
   function freeSpot(left, top) {
     var x0 = Math.max(MARGIN, Math.round(left / 20) * 20), y0 = Math.max(MARGIN, Math.round(top / 20) * 20);
+    var columns = Math.max(1, Math.floor((viewport.clientWidth / zoom - MARGIN) / GAP_X));
     for (var row = 0; row < 60; row++) {
-      for (var column = 0; column < 4; column++) {
+      for (var column = 0; column < columns; column++) {
         var x = x0 + column * GAP_X, y = y0 + row * GAP_Y;
         if (!overlaps(x, y)) return { x: x, y: y };
       }

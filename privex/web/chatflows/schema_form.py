@@ -177,7 +177,12 @@ def palette(catalogue: list[dict]) -> list[tuple[str, list[dict]]]:
 
 
 def type_label(name: str) -> str:
-    return name.replace("_", " ").strip().capitalize() or name
+    """A type's name as a label: ``knowledge_base`` -> "Knowledge base"; a word without vowels is an abbreviation
+    (``llm`` -> "LLM", ``http_request`` -> "HTTP request")."""
+    words = [word.upper() if word and not set(word.lower()) & set("aeiouy") else word
+             for word in name.replace("_", " ").split()]
+    text = " ".join(words)
+    return (text[0].upper() + text[1:]) if text else name
 
 
 def code_spans(text) -> Markup:
