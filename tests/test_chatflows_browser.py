@@ -201,6 +201,11 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     node(page, "memory_1").focus()
     page.keyboard.press("Delete")
     expect(node(page, "memory_1")).to_have_count(0)
+    page.get_by_role("button", name="Arrange").click()  # left to right in the order the flow runs
+    lefts = {name: page.locator(f"#cf-node-{name}").evaluate("e => parseInt(e.style.left)") for name in (
+        start_id, "variable_1", "condition_1", "knowledge_base_1", answer_id, "response_1")}
+    assert lefts[start_id] < lefts["variable_1"] < lefts["condition_1"] < lefts["knowledge_base_1"] \
+        < lefts[answer_id] and lefts["response_1"] == lefts["knowledge_base_1"]
     page.get_by_role("button", name="Save", exact=True).click()
     expect(said).to_have_text("Saved.")
 

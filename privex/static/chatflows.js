@@ -436,6 +436,41 @@
     return true;
   }
 
+  /** Lay the nodes out from left to right in the order the flow runs: each node one column after the furthest
+   *  node leading to it (a loop's way back is not followed twice), nodes nothing leads to in a last column. */
+  function arrange() {
+    var depth = {};
+    graph.nodes.forEach(function (node) {
+      var entry = types[node.type];
+      if (entry && entry.role === "start") depth[node.id] = 0;
+    });
+    for (var pass = 0; pass < graph.nodes.length; pass++) {
+      var moved = false;
+      graph.edges.forEach(function (edge) {
+        if (depth[edge.source] === undefined || !nodeById(edge.target)) return;
+        var next = depth[edge.source] + 1;
+        if (next < graph.nodes.length && (depth[edge.target] === undefined || depth[edge.target] < next)) {
+          depth[edge.target] = next;
+          moved = true;
+        }
+      });
+      if (!moved) break;
+    }
+    var last = 0;
+    Object.keys(depth).forEach(function (id) { last = Math.max(last, depth[id]); });
+    var tops = {};
+    graph.nodes.forEach(function (node) {
+      var column = depth[node.id] === undefined ? last + 1 : depth[node.id];
+      var y = tops[column] || MARGIN;
+      node.position = { x: MARGIN + column * (NODE_WIDTH + 56), y: y };
+      tops[column] = y + heightOf(node) + 32;
+    });
+    changed("Arranged the nodes from left to right, in the order the flow runs.");
+    draw();
+    viewport.scrollLeft = 0;
+    viewport.scrollTop = 0;
+  }
+
   function unlink(index) {
     var edge = graph.edges[index];
     if (!edge) return;
@@ -787,6 +822,10 @@
     var add = event.target.closest("[data-cf-add]");
     if (add) {
       addNode(add.dataset.cfAdd);
+      return;
+    }
+    if (event.target.closest("[data-cf-arrange]")) {
+      arrange();
       return;
     }
     if (event.target.closest("[data-cf-save]")) {
