@@ -346,6 +346,13 @@ def test_a_viewer_reads_the_canvas_and_changes_nothing(client, olga, workspace):
     {"nodes": [{"id": "a", "type": "start"}], "edges": [], "node_id": "b", "message": 5},
     {"nodes": [{"id": "a", "type": "start"}], "edges": [], "node_id": "a", "message": "hi", "state": "x"},
     {"nodes": [{"id": "a", "type": "nope"}], "edges": [], "node_id": "a", "message": "hi", "errors": "x"},
+    *({"nodes": [{"id": "s", "type": "start"}, {"id": "r", "type": "response", "config": {"text": "x"}}],
+       "edges": [{"source": "s", "source_port": "out", "target": "r", "target_port": "in"}], "node_id": "s",
+       "message": "hi", "answer": "yes", "state": state}
+      for state in ({"paused_at": "nowhere", "variables": {}}, {"paused_at": "r", "variables": 5},
+                    {"paused_at": "r", "variables": {}, "rest": ["ghost"]}, {"paused_at": "r", "variables": {},
+                                                                             "steps": "many"},
+                    {"paused_at": "r", "variables": {}, "session": []})),
 ])
 def test_odd_bodies_are_refused_never_a_500(client, olga, workspace, body):
     chatflow = new_flow(workspace, olga)

@@ -76,7 +76,7 @@ def test(chatflow_id):
     try:
         posted = body()
         nodes, edges = posted_graph(posted)
-        message, state, answer = test_input(posted)
+        message, state, answer = test_input(posted, {n["id"] for n in nodes})
         events = list(runtime.test_run(workspace_for("resources.write"), nodes, edges, message, state=state,
                                        answer=answer))
     except ServiceError as error:
@@ -113,13 +113,27 @@ def posted_graph(posted: dict) -> tuple[list, list]:
     return nodes, edges
 
 
-def test_input(posted: dict) -> tuple[str, dict | None, str | None]:
+def test_input(posted: dict, node_ids: set) -> tuple[str, dict | None, str | None]:
     message, state, answer = posted.get("message"), posted.get("state"), posted.get("answer")
     if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE:
         raise Invalid("Type a message to test with.", errors={"message": ["required, at most 4000 characters"]})
-    if state is not None and (not isinstance(state, dict) or not isinstance(answer, str)):
-        raise Invalid("Answer the question to carry on.", errors={"answer": ["required"]})
+    if state is not None:
+        if not isinstance(answer, str) or not answer.strip() or len(answer) > MAX_MESSAGE:
+            raise Invalid("Answer the question to carry on.", errors={"answer": ["required"]})
+        if not paused_state(state, node_ids):
+            raise Invalid("That paused run does not belong to this graph: run the test again.",
+                          errors={"state": ["not a paused run of this graph"]})
     return message, state, answer
+
+
+def paused_state(state, node_ids: set) -> bool:
+    """Whether ``state`` has the shape of a paused run of a graph with these nodes (it came back from the
+    browser, so it is checked like any input before the engine reads it)."""
+    return (isinstance(state, dict) and state.get("paused_at") in node_ids
+            and isinstance(state.get("variables"), dict)
+            and isinstance(state.get("rest", []), list) and all(step in node_ids for step in state.get("rest", []))
+            and isinstance(state.get("session", {}), dict)
+            and isinstance(state.get("steps", 0), int) and not isinstance(state.get("steps", 0), bool))
 
 
 def refusal(error: ServiceError):
