@@ -6,8 +6,8 @@ by keyboard), connects them (the panel's Connect form, and a drag from an output
 them through the forms generated from their schemas (a JSON setting that does not parse is refused beside its
 field), saves and sees the refusals on the nodes, follows a problem's link to its node, fixes them, saves, moves a
 node with the arrow keys, deletes one with the Delete key, tests the flow and reads the cited answer and each node's
-trace, publishes, edits and publishes version 2, and rolls back to version 1 — which the public API then answers
-with. The list and the canvas are checked by axe-core (0 serious or critical violations) at desktop width and at
+trace, publishes, edits and publishes version 2, rolls back to version 1 — which the public API then answers
+with — and at last deletes it, confirmed in a dialog. The list and the canvas are checked by axe-core (0 serious or critical violations) at desktop width and at
 360 px, where the canvas scrolls inside its box and nothing scrolls sideways; screenshots go to tests/screenshots/.
 """
 
@@ -190,10 +190,15 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     expect(said).to_have_text("Connected variable_1 (out) to memory_1 (in).")
     edges = page.locator("path[data-edge]")
     expect(edges).to_have_count(6)
-    middle = edges.last.evaluate("""path => {
-        const point = path.getPointAtLength(path.getTotalLength() / 2).matrixTransform(path.getScreenCTM());
-        return [point.x, point.y]; }""")
-    page.mouse.click(*middle)  # a click on the connection selects it; Delete removes it
+    edges.last.scroll_into_view_if_needed()
+    spot = edges.last.evaluate("""path => {  // a point of the curve that no node covers
+        for (let part = 0.5; part > 0.05; part -= 0.05) {
+            const point = path.getPointAtLength(path.getTotalLength() * part).matrixTransform(path.getScreenCTM());
+            if (document.elementFromPoint(point.x, point.y) === path) return [point.x, point.y];
+        }
+        return null; }""")
+    assert spot, "the new connection is hidden under the nodes"
+    page.mouse.click(*spot)  # a click on the connection selects it; Delete removes it
     expect(panel.get_by_role("heading", name="Connection", exact=True)).to_be_visible()
     expect(panel).to_contain_text("From variable_1 (out) to memory_1 (in).")
     page.keyboard.press("Delete")
@@ -270,6 +275,14 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     node(phone.page, "knowledge_base_1").click()
     expect(phone.page.locator("[data-cf-panel]").get_by_role("heading", name="knowledge_base_1")).to_be_visible()
     problems["canvas 360"] = phone.check("chatflow-canvas")
+
+    # Delete, confirmed in a dialog: the list is empty again and says what to do.
+    phone.page.get_by_role("button", name="Delete this chatflow…").click()
+    dialog = phone.page.get_by_role("dialog", name="Delete the chatflow “Handbook triage”?")
+    expect(dialog).to_contain_text("Its 2 versions go too.")
+    dialog.get_by_role("button", name="Delete it").click()
+    expect(phone.page.get_by_role("status").filter(has_text="“Handbook triage” was deleted")).to_be_visible()
+    expect(phone.page.get_by_text("No chatflows yet — create one")).to_be_visible()
     phone.close()
     assert not tab.problems and not phone.problems, (tab.problems, phone.problems)
     assert not {k: v for k, v in problems.items() if v}, json.dumps(problems, indent=1)
