@@ -97,6 +97,13 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     node(page, start_id).focus()
     page.keyboard.press("Enter")
     expect(panel.get_by_role("heading", name=start_id)).to_be_visible()
+    page.keyboard.press("Enter")  # again: into the panel, past the other nodes
+    expect(panel.get_by_role("heading", name=start_id)).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(node(page, start_id)).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(panel.locator(":focus")).to_be_visible()  # the first thing of the panel
     panel.get_by_role("button", name=f"Remove the connection to {answer_id} from out").click()
     expect(panel.get_by_text("Not connected yet.")).to_be_visible()
     panel.get_by_label("From output", exact=True).select_option("out")

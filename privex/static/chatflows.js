@@ -7,8 +7,9 @@
 // JSON Schema) and a test run's result. Every request carries the page's CSRF token.
 //
 // Mouse: drag a node to move it, drag from an output port (right edge) to an input port (left edge) to connect,
-// click a connection to select it. Keyboard: Tab to a node, Enter opens its panel, arrow keys move it (Shift:
-// further), Delete removes it (or the selected connection); the panel's "Connect" form links ports without a mouse.
+// click a connection to select it. Keyboard: Tab to a node, Enter opens its panel and Enter again goes into it
+// (Escape comes back), arrow keys move it (Shift: further), Delete removes it (or the selected connection); the
+// panel's "Connect" form links ports without a mouse.
 (function () {
   "use strict";
 
@@ -731,7 +732,22 @@
       swallowClick = false;
       return;
     }
+    if (event.detail === 0 && selected && selected.node === button.dataset.node) {
+      // Enter (or Space) again on the selected node: into its settings, without tabbing past every other node.
+      var heading = panel.querySelector("#cf-panel-title");
+      if (heading) heading.focus();
+      return;
+    }
     select({ node: button.dataset.node });
+  });
+
+  panel.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !selected || selected.node === undefined) return;
+    var button = nodeButton(selected.node);
+    if (button) {
+      event.preventDefault();
+      button.focus();  // back to the node on the canvas
+    }
   });
 
   nodesList.addEventListener("keydown", function (event) {
