@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from privex.extensions import db
-from privex.models import Chatflow, Workspace
+from privex.models import Chatflow
 from privex.services.chatflows import store
 from tests.test_builder_browser import PHONE, Tab, sign_in
 from tests.test_chatbots_browser import with_handbook
@@ -49,7 +49,7 @@ def saved_flow(app) -> Chatflow:
 
 def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_back(live, browser):  # noqa: F811
     app, base = live
-    user_id, workspace_id, kb_id = with_handbook(app, "olga@example.com", "Olga")
+    _user_id, _workspace_id, kb_id = with_handbook(app, "olga@example.com", "Olga")
     tab = Tab(browser)
     page = tab.page
     problems = {}
@@ -236,7 +236,10 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     page.get_by_role("button", name="Run the test").click()
     expect(result.locator(".cf-answer .text")).to_have_text("Ask me about holidays. You said: hello")
 
-    # Publish version 1.
+    # The site that will show it, then publish version 1.
+    page.get_by_label("Sites allowed to show this bot").fill("https://shop.example/")
+    page.get_by_role("button", name="Save the allowed sites").click()
+    expect(page.get_by_role("status").filter(has_text="Allowed sites saved.")).to_be_visible()
     page.get_by_label("What changed").fill("first")
     page.get_by_role("button", name="Publish", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="Version 1 is published")).to_be_visible()
@@ -252,14 +255,14 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     expect(versions).to_have_count(2)
     expect(versions.first).to_contain_text("Version 2")
     expect(versions.first).to_contain_text("second")
-    assert visitor_answer(app, workspace_id, "Hello") == "Version two: hello"
+    assert visitor_answer(app, "Hello") == "Version two: hello"
     problems["published"] = tab.check("chatflow-canvas-published")
 
     # Roll back to version 1: visitors get it again, the canvas keeps version 2's text.
     page.get_by_role("button", name="Roll back to version 1").click()
     expect(page.get_by_role("status").filter(has_text="Version 1 is deployed again")).to_be_visible()
     expect(page.locator("h1 .badge")).to_have_text("Version 1 live")
-    assert visitor_answer(app, workspace_id, "Hello") == "Ask me about holidays. You said: hello"
+    assert visitor_answer(app, "Hello") == "Ask me about holidays. You said: hello"
     node(page, "response_1").click()
     expect(panel.get_by_label("Text")).to_have_value("Version two: {{ variable_1.topic }}")
     page.goto(f"{base}/chatflows")
@@ -295,14 +298,11 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     assert not {k: v for k, v in problems.items() if v}, json.dumps(problems, indent=1)
 
 
-def visitor_answer(app, workspace_id, message: str) -> str:
-    """What a visitor of the public API is answered now, on an allowed site (the deployment settings are set
-    through the store: the canvas page links the widget snippet but does not edit them)."""
+def visitor_answer(app, message: str) -> str:
+    """What a visitor of the public API is answered now, on the site the chatflow allows."""
     site = "https://shop.example"
     with app.app_context():
-        flow = db.session.scalar(sa.select(Chatflow))
-        store.update(db.session.get(Workspace, workspace_id), flow, config={"allowed_origins": [site]})
-        public_id = flow.public_id
+        public_id = db.session.scalar(sa.select(Chatflow.public_id))
     client = app.test_client()
     url = f"/api/v1/public/bots/{public_id}"
     session = client.post(f"{url}/sessions", json={}, headers={"Origin": site}).get_json()["session_id"]

@@ -19,7 +19,7 @@ from privex.extensions import db
 from privex.models import Chatflow, Organization
 from privex.services import invitations, knowledge
 from privex.services.chatflows import store
-from tests.test_web_shell import html, own_workspace, person, sign_in
+from tests.test_web_shell import error_of, html, own_workspace, person, sign_in
 
 
 @pytest.fixture()
@@ -281,6 +281,21 @@ def test_publish_then_roll_back_to_an_earlier_version(client, olga, workspace):
     assert "Visitors get <strong>version 1</strong>" in missing and 'class="flash error"' in missing
 
 
+def test_the_sites_allowed_to_show_it_are_saved_and_a_bad_line_is_named(client, olga, workspace):
+    chatflow = new_flow(workspace, olga)
+    refused = client.post(f"/chatflows/{chatflow.id}/origins",
+                          data={"allowed_origins": "https://shop.example/\nnot a site"})
+    assert refused.status_code == 422 and "Line 2 (“not a site”)" in error_of(html(refused), "allowed_origins")
+    db.session.refresh(chatflow)
+    assert not (chatflow.config or {}).get("allowed_origins")
+    saved = client.post(f"/chatflows/{chatflow.id}/origins", data={"allowed_origins": "https://shop.example/"},
+                        follow_redirects=True)
+    assert "Allowed sites saved." in html(saved), html(saved)[html(saved).find("<main"):][:600]
+    assert re.search(r">\s*https://shop.example</textarea>", html(saved))
+    db.session.refresh(chatflow)
+    assert chatflow.config["allowed_origins"] == ["https://shop.example"]
+
+
 def test_delete_takes_the_chatflow(client, olga, workspace):
     chatflow = new_flow(workspace, olga)
     page = html(client.get(f"/chatflows/{chatflow.id}"))
@@ -305,7 +320,8 @@ def test_every_chatflow_form_and_request_needs_the_csrf_token(make_app):
             assert client.post(f"/chatflows/{chatflow.id}/{path}", json=graph).status_code == 400, path
             assert client.post(f"/chatflows/{chatflow.id}/{path}", json=graph,
                                headers={"X-CSRFToken": token}).status_code == 200, path
-        for path, data in (("publish", {}), ("rollback", {"number": "1"}), ("delete", {})):
+        for path, data in (("publish", {}), ("rollback", {"number": "1"}), ("origins", {"allowed_origins": ""}),
+                           ("delete", {})):
             assert client.post(f"/chatflows/{chatflow.id}/{path}", data=data).status_code == 400, path
         assert client.post("/chatflows/new", data={"name": "x"}).status_code == 400
         page = html(client.get(f"/chatflows/{chatflow.id}"))
@@ -332,7 +348,7 @@ def test_a_viewer_reads_the_canvas_and_changes_nothing(client, olga, workspace):
                                    "node_id": chatflow.nodes[-1]["id"]}))
     assert '<fieldset class="plain" disabled>' in panel and "data-cf-connect" not in panel
     graph = {"nodes": chatflow.nodes, "edges": [], "message": "hi"}
-    for path in ("graph", "test", "publish", "rollback", "delete"):
+    for path in ("graph", "test", "publish", "rollback", "origins", "delete"):
         assert client.post(f"/chatflows/{chatflow.id}/{path}", json=graph).status_code == 403, path
     assert client.get("/chatflows/new").status_code == 403
     db.session.refresh(chatflow)
@@ -368,7 +384,7 @@ def test_odd_bodies_are_refused_never_a_500(client, olga, workspace, body):
 
 
 ROUTES = [("get", ""), ("post", "/graph"), ("post", "/panel"), ("post", "/test"), ("post", "/publish"),
-          ("post", "/rollback"), ("post", "/delete")]
+          ("post", "/rollback"), ("post", "/origins"), ("post", "/delete")]
 
 
 def test_another_workspaces_chatflow_is_the_404_page_everywhere(client, olga, workspace):

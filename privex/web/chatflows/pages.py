@@ -1,4 +1,5 @@
-"""The chatflow list, a new chatflow, the canvas page, and the actions on its versions: publish, roll back, delete.
+"""The chatflow list, a new chatflow, the canvas page, and the actions on its versions (publish, roll back), the sites
+allowed to show it, and deleting it.
 
 Publishing and rolling back are plain forms (post, redirect, get); the canvas script saves the graph first when it
 has unsaved changes, so what is published is what the person sees.
@@ -12,6 +13,9 @@ from flask_login import current_user
 from privex.models import Chatflow
 from privex.services.chatflows import runtime, store
 from privex.urls import public_url
+from privex.services.errors import Invalid
+from privex.web.chatbots.deploy import by_line
+from privex.web.chatbots.forms import OriginsForm
 from privex.web.chatflows import bp
 from privex.web.chatflows.forms import NewChatflowForm, PublishForm, RollbackForm
 from privex.web.chatflows.schema_form import code_spans, palette, starter_config, type_label
@@ -74,6 +78,22 @@ def rollback(chatflow_id):
           "That version could not be deployed.", "error")
     return redirect(url_for(".canvas", chatflow_id=chatflow.id) + "#versions")
 
+@bp.post("/<chatflow_id>/origins")
+def save_origins(chatflow_id):
+    """The sites (origins) whose pages may show the widget with this chatflow: the same setting as a chatbot's."""
+    chatflow = resource_or_404(Chatflow, chatflow_id, "resources.write")
+    form = OriginsForm()
+    if form.validate_on_submit():
+        with show_errors(form):
+            try:
+                store.update(workspace_for("resources.write"), chatflow, config=form.changes()["config"])
+            except Invalid as error:
+                raise by_line(error, form.origins()) from error
+            flash("Allowed sites saved.", "success")
+            return redirect(url_for(".canvas", chatflow_id=chatflow.id) + "#deploy")
+    return render_canvas(chatflow, origins=form), form_status(form)
+
+
 @bp.post("/<chatflow_id>/delete")
 def delete(chatflow_id):
     chatflow = resource_or_404(Chatflow, chatflow_id, "resources.write")
@@ -89,7 +109,7 @@ def catalogue_for_canvas() -> list[dict]:
              "outputs": list(entry.get("outputs") or ()), "description": entry.get("description") or "",
              "starter": starter_config(entry.get("config_schema") or {})} for entry in runtime.catalogue()]
 
-def render_canvas(chatflow: Chatflow, *, publish_form=None):
+def render_canvas(chatflow: Chatflow, *, publish_form=None, origins=None):
     workspace = workspace_for("resources.read")
     types = catalogue_for_canvas()
     graph = {"nodes": chatflow.nodes or [], "edges": chatflow.edges or []}
@@ -99,4 +119,6 @@ def render_canvas(chatflow: Chatflow, *, publish_form=None):
         boot={"graph": graph, "types": types, "problems": problems},
         versions=store.versions(chatflow), publish_form=publish_form or PublishForm(formdata=None),
         rollback_form=RollbackForm(formdata=None), workspace=workspace,
+        origins=origins or OriginsForm(formdata=None, data={
+            "allowed_origins": "\n".join((chatflow.config or {}).get("allowed_origins") or [])}),
         widget_src=public_url(url_for("web.widget.widget_js")))
