@@ -6,9 +6,10 @@ by keyboard), connects them (the panel's Connect form, and a drag from an output
 them through the forms generated from their schemas (a JSON setting that does not parse is refused beside its
 field), saves and sees the refusals on the nodes, follows a problem's link to its node, fixes them, saves, moves a
 node with the arrow keys, deletes one with the Delete key, tests the flow and reads the cited answer and each node's
-trace, publishes, edits and publishes version 2, rolls back to version 1 — which the public API then answers
-with — and at last deletes it, confirmed in a dialog. The list and the canvas are checked by axe-core (0 serious or critical violations) at desktop width and at
-360 px, where the canvas scrolls inside its box and nothing scrolls sideways; screenshots go to tests/screenshots/.
+trace, publishes, edits and publishes version 2, rolls back to version 1 — which the public API then answers with —
+and at last deletes it, confirmed in a dialog. The list and the canvas are checked by axe-core (0 serious or
+critical violations) at desktop width and at 360 px, where the canvas scrolls inside its box and nothing scrolls
+sideways; screenshots go to tests/screenshots/.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import sqlalchemy as sa
 
 from privex.extensions import db
 from privex.models import Chatflow
-from privex.services.chatflows import store
 from tests.test_builder_browser import PHONE, Tab, sign_in
 from tests.test_chatbots_browser import with_handbook
 from tests.test_public_api import events_of

@@ -58,8 +58,8 @@ def branching(kb_config=None, cases=None):
     """start -> knowledge_base -> condition -(if)-> response, -(else)-> response."""
     nodes = [node("start", "start"),
              node("kb", "knowledge_base", kb_config if kb_config is not None else {"knowledge_bases": [], "query": ""}),
-             node("check", "condition", {"cases": cases if cases is not None else
-                                         [{"left": "{{ input }}", "op": "contains", "right": "holiday", "port": "if"}]}),
+             node("check", "condition", {"cases": cases if cases is not None else [
+                 {"left": "{{ input }}", "op": "contains", "right": "holiday", "port": "if"}]}),
              node("yes", "response", {"text": "Holidays: {{ kb.text }}"}),
              node("no", "response", {"text": "You said: {{ input }}"})]
     edges = [edge("start", "kb"), edge("kb", "check"), edge("check", "yes", "if"), edge("check", "no", "else")]
@@ -190,7 +190,8 @@ def test_the_panel_is_a_form_generated_from_the_schema_with_the_refusals_beside_
     # retry and error policy, the connections, and connecting by keyboard
     assert 'data-policy="attempts"' in panel and '<option value="error_port">' in panel
     assert "From <strong>start</strong> (out) into in" in panel and "out → <strong>check</strong> (in)" in panel
-    assert '<option value="{&#34;target&#34;: &#34;yes&#34;, &#34;target_port&#34;: &#34;in&#34;}">yes (Response)' in panel
+    assert '<option value="{&#34;target&#34;: &#34;yes&#34;, &#34;target_port&#34;: &#34;in&#34;}">yes (Response)' \
+        in panel
     condition = html(client.post(f"/chatflows/{chatflow.id}/panel", json={"nodes": nodes, "edges": edges,
                                                                           "node_id": "check"}))
     assert re.search(r'<textarea rows="6" spellcheck="false" id="cfg-cases" data-setting="cases" data-kind="json"',
@@ -254,7 +255,8 @@ def test_a_paused_run_asks_and_an_answer_carries_it_on(client, olga, workspace):
              node("r", "response", {"text": "Looking up order {{ ask.answer }}."})]
     graph = {"nodes": nodes, "edges": [edge("start", "ask"), edge("ask", "r")]}
     paused = html(client.post(f"/chatflows/{chatflow.id}/test", json={**graph, "message": "where is my parcel?"}))
-    assert "The flow asks a question" in paused and '<label for="cf-resume-answer">Which order number?</label>' in paused
+    assert "The flow asks a question" in paused
+    assert '<label for="cf-resume-answer">Which order number?</label>' in paused
     state = json.loads(re.search(r'data-state="([^"]+)"', paused).group(1).replace("&#34;", '"'))
     resumed = html(client.post(f"/chatflows/{chatflow.id}/test",
                                json={**graph, "message": "where is my parcel?", "state": state, "answer": "A-42"}))

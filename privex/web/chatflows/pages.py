@@ -12,8 +12,8 @@ from flask_login import current_user
 
 from privex.models import Chatflow
 from privex.services.chatflows import runtime, store
-from privex.urls import public_url
 from privex.services.errors import Invalid
+from privex.urls import public_url
 from privex.web.chatbots.deploy import by_line
 from privex.web.chatbots.forms import OriginsForm
 from privex.web.chatflows import bp
@@ -26,13 +26,14 @@ PER_PAGE = 20
 
 bp.add_app_template_filter(code_spans, "code_spans")
 
+
 @bp.get("")
 def index():
     """The workspace's chatflows, newest first."""
     workspace = workspace_for("resources.read")
-    page = paginate(store.listing(workspace).order_by(None).order_by(Chatflow.created_at.desc(), Chatflow.id),
-                    PER_PAGE)
+    page = paginate(store.listing(workspace), PER_PAGE)
     return render_template("chatflows/index.html", page=page, can_write=may("resources.write"))
+
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
@@ -47,9 +48,11 @@ def new():
             return redirect(url_for(".canvas", chatflow_id=chatflow.id))
     return render_template("chatflows/new.html", form=form), form_status(form)
 
+
 @bp.get("/<chatflow_id>")
 def canvas(chatflow_id):
     return render_canvas(resource_or_404(Chatflow, chatflow_id))
+
 
 @bp.post("/<chatflow_id>/publish")
 def publish(chatflow_id):
@@ -64,6 +67,7 @@ def publish(chatflow_id):
             return redirect(url_for(".canvas", chatflow_id=chatflow.id) + "#versions")
     return render_canvas(chatflow, publish_form=form), form_status(form)
 
+
 @bp.post("/<chatflow_id>/rollback")
 def rollback(chatflow_id):
     """Deploy an earlier version again; the graph being edited stays as it is."""
@@ -77,6 +81,7 @@ def rollback(chatflow_id):
     flash(" ".join(message for errors in form.errors.values() for message in errors) or
           "That version could not be deployed.", "error")
     return redirect(url_for(".canvas", chatflow_id=chatflow.id) + "#versions")
+
 
 @bp.post("/<chatflow_id>/origins")
 def save_origins(chatflow_id):
@@ -102,12 +107,14 @@ def delete(chatflow_id):
     flash(f"“{name}” was deleted with its versions.", "success")
     return redirect(url_for(".index"))
 
+
 def catalogue_for_canvas() -> list[dict]:
     """Every installed node type as the canvas script needs it: ports, label and the settings a new one gets."""
     return [{"type": entry["type"], "version": entry.get("version"), "role": entry.get("role"),
              "label": type_label(entry["type"]), "inputs": list(entry.get("inputs") or ()),
              "outputs": list(entry.get("outputs") or ()), "description": entry.get("description") or "",
              "starter": starter_config(entry.get("config_schema") or {})} for entry in runtime.catalogue()]
+
 
 def render_canvas(chatflow: Chatflow, *, publish_form=None, origins=None):
     workspace = workspace_for("resources.read")
