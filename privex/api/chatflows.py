@@ -30,6 +30,14 @@ GRAPH_LIST = {"description": "see docs/chatflows.md: nodes {id, type, version, c
                              "default}; edges {source, source_port, target, target_port}"}
 
 
+# The events of a test run streamed: the engine's own, a trace per node and a pause among them.
+FLOW_SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["trace", "delta", "citations", "pause", "done", "error"]},
+    "data": {"type": "string", "description": "the event as JSON: `type` and, by type, `node_id`, `node_type`, "
+                                              "`inputs`, `outputs`, `duration_ms`, `error` (trace); `text`; "
+                                              "`citations`; `question`, `state` (pause); `message` (error)"}}}
+
+
 class ChatflowCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     description = fields.String(allow_none=True, validate=validate.Length(max=2000))
@@ -103,7 +111,7 @@ class PublishSchema(Schema):
 
 
 class RollbackSchema(Schema):
-    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class ExecuteSchema(Schema):
@@ -315,7 +323,7 @@ class Test(ResourceView):
 
     @blp.arguments(TestRunSchema)
     @blp.response(200, TestResultSchema)
-    @blp.alt_response(200, schema=SSE_EVENT, content_type="text/event-stream",
+    @blp.alt_response(200, schema=FLOW_SSE_EVENT, content_type="text/event-stream",
                       description="with `stream: true`: the engine's events (trace per node, delta, pause, done)")
     def post(self, payload, chatflow_id):
         """Run the working copy (or a graph sent with the request) once and return each node's trace; nothing is
