@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,225 @@ def test_session_and_whitelisted_env_are_template_variables(registry):
     assert answer(events(flow(*nodes, edges=edges), registry, ctx=ctx)) == "ADA DOCS"
     evs = events(flow(*nodes, edges=edges), registry, ctx=NodeContext(memory={"name": "ada"}))
     assert evs[-1]["type"] == "error" and "SITE" in evs[-1]["message"]
+
+
+# -- node types registered at run time for the tests below ---------------------------------------------------------
+
+def with_types(*classes):
+    class Extra:
+        @hookimpl
+        def privex_node_types(self):
+            return list(classes)
+    return load_plugins(allow=["nodes"], extra=[Extra()]).node_types
+
+
+class Emit:
+    """Outputs its settings' ``value`` as resolved: a way to put a typed value (list, number, bool) in the flow."""
+    name, version = "emit", "1"
+    config_schema = {"type": "object"}
+    inputs, outputs = ("in",), ("out",)
+
+    def run(self, ctx, inputs):
+        return {"value": inputs["config"].get("value")}
+
+
+class Gate:
+    """Blocks until the test opens it; fails (so the flow shows it) when it is never opened."""
+    name, version = "gate", "1"
+    config_schema = {"type": "object"}
+    inputs, outputs = ("in",), ("out",)
+    opened = threading.Event()
+
+    def run(self, ctx, inputs):
+        if not Gate.opened.wait(10):
+            raise RuntimeError("the gate was never opened: the answer had not reached the visitor")
+        return {"opened": True}
+
+
+# -- 1. real streaming ---------------------------------------------------------------------------------------------
+
+def test_the_answer_streams_before_a_later_node_has_finished():
+    registry = with_types(Gate)
+    Gate.opened.clear()
+    g = flow(("s", "start", {}), ("r", "response", {"text": "Hi {{ input }}"}), ("g", "gate", {}),
+             edges=[("s", "out", "r"), ("s", "out", "g")])
+    graphs.validate(g, registry)
+    seen = []
+    for event in engine.run(g, registry, NodeContext(), "Ada"):
+        seen.append(event)
+        if event["type"] == "delta":
+            Gate.opened.set()                    # the gate node is running (or about to) and waits for this
+    assert answer(seen) == "Hi Ada"
+    assert seen[-1]["type"] == "done"
+    assert [(e["node_id"], e["node_type"]) for e in seen if e["type"] == "trace"] == \
+        [("s", "start"), ("r", "response"), ("g", "gate")]
+    assert [t["error"] for t in seen[-1]["trace"]] == [None, None, None]
+    assert [e["type"] for e in seen][:4] == ["trace", "trace", "delta", "trace"]
+
+
+class Rendezvous:
+    """Item "a" waits until item "e" has run: in a parallel loop, "a" finishes last."""
+    name, version = "rendezvous", "1"
+    config_schema = {"type": "object"}
+    inputs, outputs = ("in",), ("out",)
+    e_ran = threading.Event()
+
+    def run(self, ctx, inputs):
+        item = inputs["config"]["item"]
+        if item == "a" and not Rendezvous.e_ran.wait(10):
+            raise RuntimeError("item e never ran while item a waited")
+        if item == "e":
+            Rendezvous.e_ran.set()
+        return {"text": item.upper()}
+
+
+def test_parallel_items_finish_in_any_order_but_their_events_come_out_in_item_order():
+    registry = with_types(Rendezvous)
+    Rendezvous.e_ran.clear()
+    g = flow(("s", "start", {}), ("l", "loop", {"items": '["a","b","c","d","e"]', "parallel": True}),
+             ("v", "rendezvous", {"item": "{{ l.item }}"}), ("t", "response", {"text": "{{ v.text }}"}),
+             ("r", "response", {"text": "={{ l.results | map(attribute='v') | map(attribute='text') | join('') }}"}),
+             edges=[("s", "out", "l"), ("l", "body", "v"), ("v", "out", "t"), ("l", "done", "r")])
+    evs = events(g, registry)
+    assert evs[-1]["type"] == "done", evs[-1]
+    assert answer(evs) == "ABCDE=ABCDE"
+    assert [t["inputs"]["config"]["item"] for t in evs[-1]["trace"] if t["node_id"] == "v"] == list("abcde")
+
+
+# -- 2. streaming nodes --------------------------------------------------------------------------------------------
+
+def test_llm_node_streams_its_pieces_as_they_come_into_the_response():
+    registry = with_types()
+    first_seen = threading.Event()
+
+    def llm_stream(messages, provider):
+        yield "Hel"
+        if not first_seen.wait(10):
+            raise RuntimeError("the first piece was held back")
+        yield "lo " + messages[-1]["content"]
+
+    g = flow(("s", "start", {}), ("l", "llm", {"prompt": "{{ input }}"}),
+             ("r", "response", {"stream_from": "l", "text": " [1]"}),
+             edges=[("s", "out", "l"), ("l", "out", "r")])
+    graphs.validate(g, registry)
+    deltas = []
+    for event in engine.run(g, registry, NodeContext(llm_stream_fn=llm_stream), "Ada"):
+        if event["type"] == "delta":
+            deltas.append(event["text"])
+            first_seen.set()
+        last = event
+    assert deltas == ["Hel", "lo Ada", " [1]"] and last["type"] == "done"
+    assert last["variables"]["l"] == {"text": "Hello Ada"}
+    # Without a streaming model the same flow answers in one piece from llm_fn.
+    evs = events(g, registry, "Bo", ctx=NodeContext(llm_fn=lambda m, p: "Hi " + m[-1]["content"]))
+    assert [e["text"] for e in evs if e["type"] == "delta"] == ["Hi Bo", " [1]"]
+
+
+class Typewriter:
+    """A third-party response node that streams; fails after its first piece when the input says so."""
+    name, version, role = "typewriter", "1", "response"
+    config_schema = {"type": "object"}
+    inputs, outputs = ("in",), ()
+    calls = []
+
+    def stream(self, ctx, inputs):
+        Typewriter.calls.append(inputs["input"])
+        for word in inputs["input"].split():
+            if word == "boom":
+                raise RuntimeError("the typewriter jammed")
+            yield word + " "
+        return {"citations": [{"document": "typed.md"}]}
+
+
+def test_a_streaming_response_node_and_a_failure_midway():
+    registry = with_types(Typewriter)
+    g = flow(("s", "start", {}), ("t", "typewriter", {}, {"retry": {"attempts": 3, "backoff_ms": 0}}),
+             edges=[("s", "out", "t")])
+    evs = events(g, registry, "one two")
+    assert [(e["type"], e.get("text")) for e in evs if e["type"] in ("delta", "citations")] == \
+        [("delta", "one "), ("delta", "two "), ("citations", None)]
+    assert evs[-1]["variables"]["t"]["text"] == "one two "
+    Typewriter.calls.clear()
+    evs = events(g, registry, "one boom")
+    assert answer(evs) == "one " and evs[-1]["type"] == "error" and evs[-1]["node_id"] == "t"
+    assert "failed after it began to answer" in evs[-1]["message"] and "jammed" in evs[-1]["message"]
+    assert Typewriter.calls == ["one boom"]           # no retry once the visitor saw part of the answer
+
+
+def test_stream_from_is_checked_at_validation(registry):
+    def g(source, *extra, edges=()):
+        return flow(("s", "start", {}), ("l", "llm", {"prompt": "x"}), ("a", "shout", {"text": "x"}),
+                    ("r", "response", {"stream_from": source}), *extra,
+                    edges=[("s", "out", "l"), ("l", "out", "a"), ("a", "out", "r"), *edges])
+    assert "stream_from names no node 'ghost'" in errors_of(g("ghost"), registry)["nodes"]["r"][0]
+    assert "'a' (shout) cannot stream" in errors_of(g("a"), registry)["nodes"]["r"][0]
+    assert "only node after 'l'" in errors_of(g("l"), registry)["nodes"]["r"][0]
+    looped = flow(("s", "start", {}), ("p", "loop", {"items": "a"}), ("l", "llm", {"prompt": "x"}),
+                  ("r", "response", {"stream_from": "l"}),
+                  edges=[("s", "out", "p"), ("p", "body", "l"), ("l", "out", "r")])
+    assert "runs inside loop 'p'" in errors_of(looped, registry)["nodes"]["r"][0]
+
+
+# -- 3. a pause inside a loop --------------------------------------------------------------------------------------
+
+def ask_each(items, parallel=False):
+    return flow(("s", "start", {}), ("l", "loop", {"items": json.dumps(items), "parallel": parallel}),
+                ("h", "human_input", {"question": "What about {{ l.item }}?"}),
+                ("m", "memory", {"action": "set", "key": "last", "value": "{{ h.answer }}"}),
+                ("r", "response", {"text": "{{ input }}: {% for x in l.results %}{{ x.l.item }}={{ x.h.answer }} "
+                                            "{% endfor %}(last {{ session.last }})"}),
+                edges=[("s", "out", "l"), ("l", "body", "h"), ("h", "out", "m"), ("m", "out", "l"),
+                       ("l", "done", "r")])
+
+
+def test_human_input_in_a_loop_pauses_per_item_and_resumes_into_the_next(registry):
+    g = ask_each(["tea", "cake", "jam"])
+    g["edges"][3]["target_port"] = "next"
+    evs = events(g, registry, "order")
+    questions, memory = [], {}
+    for reply in ("yes", "no", "maybe"):
+        assert evs[-1]["type"] == "pause", evs[-1]
+        questions.append(evs[-1]["question"])
+        state = json.loads(json.dumps(evs[-1]["state"]))       # stored as JSON between the visitor's messages
+        ctx = NodeContext(memory=memory)
+        evs = list(engine.resume(state, reply, g, registry, ctx))
+        memory = ctx.memory
+    assert questions == ["What about tea?", "What about cake?", "What about jam?"]
+    assert evs[-1]["type"] == "done"
+    assert answer(evs) == "order: tea=yes cake=no jam=maybe (last maybe)"
+
+
+def test_nested_loops_resume_at_the_right_item(registry):
+    g = flow(("s", "start", {}), ("o", "loop", {"items": '["x","y"]'}), ("i", "loop", {"items": '["1","2"]'}),
+             ("h", "human_input", {"question": "{{ o.item }}{{ i.item }}?"}),
+             ("r", "response", {"text": "{% for a in o.results %}{% for b in a.i.results %}{{ b.h.answer }}"
+                                         "{% endfor %}{% endfor %}"}),
+             edges=[("s", "out", "o"), ("o", "body", "i"), ("i", "body", "h"), ("i", "done", "o"),
+                    ("o", "done", "r")])
+    evs = events(g, registry)
+    asked = []
+    while evs[-1]["type"] == "pause":
+        asked.append(evs[-1]["question"])
+        evs = list(engine.resume(json.loads(json.dumps(evs[-1]["state"])), asked[-1].upper(), g, registry,
+                                 NodeContext()))
+    assert asked == ["x1?", "x2?", "y1?", "y2?"]
+    assert answer(evs) == "X1?X2?Y1?Y2?"
+
+
+class Asker:
+    """A third-party node that pauses without declaring ``pauses``: caught at run time in a parallel loop."""
+    name, version = "asker", "1"
+    config_schema = {"type": "object"}
+    inputs, outputs = ("in",), ("out",)
+
+    def run(self, ctx, inputs):
+        return {"answer": inputs["answer"]} if "answer" in inputs else {"_pause": "?"}
+
+
+def test_a_pause_in_a_parallel_loop_is_refused(registry):
+    e = errors_of(ask_each(["a", "b"], parallel=True), registry)
+    assert "runs its items in parallel" in e["nodes"]["l"][0] and "'h'" in e["nodes"]["l"][0]
+    g = ask_each(["a", "b"], parallel=True)
+    g["nodes"][2] = {"id": "h", "type": "asker", "config": {}}
+    evs = events(g, with_types(Asker))
+    assert evs[-1]["type"] == "error" and "inside the parallel loop 'l'" in evs[-1]["message"]
