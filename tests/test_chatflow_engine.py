@@ -11,7 +11,7 @@ import pytest
 
 from privex import hookimpl
 from privex.plugins import load_plugins
-from privex.services.chatflows import engine, graph as graphs
+from privex.services.chatflows import engine, graph as graphs, templates
 from privex.services.chatflows.context import NodeContext
 from privex.services.errors import Invalid
 
@@ -472,3 +472,192 @@ def test_a_pause_in_a_parallel_loop_is_refused(registry):
     g["nodes"][2] = {"id": "h", "type": "asker", "config": {}}
     evs = events(g, with_types(Asker))
     assert evs[-1]["type"] == "error" and "inside the parallel loop 'l'" in evs[-1]["message"]
+
+
+# -- 4. node versions ----------------------------------------------------------------------------------------------
+
+class GreeterV1:
+    name, version = "greeter", "1"
+    config_schema = {"type": "object", "required": ["greeting"], "additionalProperties": False,
+                     "properties": {"greeting": {"type": "string"}}}
+    inputs, outputs = ("in",), ("out",)
+
+    def run(self, ctx, inputs):
+        return {"text": inputs["config"]["greeting"]}
+
+
+class GreeterV2:
+    """Version 2 renamed ``greeting`` to ``salutation`` and migrates stored version-1 settings."""
+    name, version = "greeter", "2"
+    config_schema = {"type": "object", "required": ["salutation"], "additionalProperties": False,
+                     "properties": {"salutation": {"type": "string"}}}
+    inputs, outputs = ("in",), ("out",)
+
+    def migrate(self, config, from_version):
+        if from_version != "1":
+            raise ValueError(f"no way from version {from_version}")
+        return {"salutation": config.pop("greeting")}
+
+    def run(self, ctx, inputs):
+        return {"text": inputs["config"]["salutation"] + "!"}
+
+
+class GreeterV2NoMigrate:
+    name, version, config_schema, inputs, outputs = "greeter", "2", GreeterV2.config_schema, ("in",), ("out",)
+    run = GreeterV2.run
+
+
+def greeter_flow():
+    return flow(("s", "start", {}), ("g", "greeter", {"greeting": "Hello {{ input }}"}),
+                ("r", "response", {"text": "{{ g.text }}"}), edges=[("s", "out", "g"), ("g", "out", "r")])
+
+
+def test_a_node_stored_with_an_older_version_is_migrated_or_refused():
+    g = greeter_flow()
+    assert graphs.validate(g, with_types(GreeterV1)) == []
+    assert [n["version"] for n in g["nodes"]] == ["1", "1", "1"]      # a node without version gets the installed one
+    stored = json.loads(json.dumps(g))
+    v2 = with_types(GreeterV2)
+    # A stored flow runs on the upgraded plugin without being saved again: the engine migrates a copy.
+    assert answer(list(engine.run(stored, v2, NodeContext(), "Ada"))) == "Hello Ada!"
+    assert stored["nodes"][1] == {"id": "g", "type": "greeter", "version": "1",
+                                  "config": {"greeting": "Hello {{ input }}"}}
+    # Saving it again migrates it for good and says so.
+    assert graphs.validate(stored, v2) == ["Node 'g': settings migrated from version 1 to 2."]
+    assert stored["nodes"][1]["version"] == "2" and stored["nodes"][1]["config"] == {"salutation": "Hello {{ input }}"}
+    assert answer(events(stored, v2, "Bo")) == "Hello Bo!"
+    # A type that cannot migrate: a per-node error naming both versions, at validation and at run time.
+    old = greeter_flow()
+    old["nodes"][1]["version"] = "1"
+    no_migrate = with_types(GreeterV2NoMigrate)
+    e = errors_of(json.loads(json.dumps(old)), no_migrate)
+    assert e["nodes"] == {"g": ["Stored with version 1, installed 2; the 'greeter' node type cannot migrate it "
+                                "(it has no migrate())."]}
+    evs = list(engine.run(old, no_migrate, NodeContext(), "x"))
+    assert evs[-1]["type"] == "error" and evs[-1]["node_id"] == "g" and "version 1, installed 2" in evs[-1]["message"]
+    old["nodes"][1]["version"] = "7"
+    assert "migrating failed: no way from version 7" in errors_of(old, v2)["nodes"]["g"][0]
+
+
+# -- 5. policies are checked when the flow is saved ----------------------------------------------------------------
+
+@pytest.mark.parametrize("policy, expected", [
+    ({"retry": {"attempts": 0}}, "retry/attempts: 0 is less than the minimum of 1"),
+    ({"retry": {"attempts": 11}}, "retry/attempts: 11 is greater than the maximum of 10"),
+    ({"retry": {"attempts": "3"}}, "retry/attempts: '3' is not of type 'integer'"),
+    ({"retry": {"backoff_ms": -1}}, "retry/backoff_ms: -1 is less than the minimum of 0"),
+    ({"retry": {"backoff_ms": 60001}}, "retry/backoff_ms: 60001 is greater than the maximum of 60000"),
+    ({"retry": {"tries": 2}}, "retry: Additional properties are not allowed ('tries' was unexpected)"),
+    ({"retry": 3}, "retry: 3 is not of type 'object'"),
+    ({"on_error": "explode"}, "on_error: 'explode' is not one of ['stop', 'default', 'error_port']"),
+    ({"on_error": "default", "default": "x"}, "default: 'x' is not of type 'object'"),
+    ({"on_error": "default"}, "on_error is 'default' but the node has no default outputs"),
+    ({"on_error": "error_port"}, "on_error is 'error_port' but no edge leaves this node's error port"),
+])
+def test_each_bad_policy_is_a_node_error(registry, policy, expected):
+    nodes, edges = linear(("a", "shout", {"text": "x"}, policy))
+    e = errors_of(flow(*nodes, edges=edges), registry)
+    assert list(e["nodes"]) == ["a"] and len(e["nodes"]["a"]) == 1 and e["nodes"]["a"][0].startswith(expected)
+
+
+def test_good_policies_pass(registry):
+    nodes, edges = linear(("a", "shout", {"text": "x"}, {"retry": {"attempts": 10, "backoff_ms": 60000},
+                                                          "on_error": "default", "default": {"text": "d"}}))
+    assert graphs.validate(flow(*nodes, edges=edges), registry) == []
+    g = flow(("s", "start", {}), ("a", "shout", {"text": "x"}, {"on_error": "error_port"}),
+             ("r", "response", {"text": "x"}), edges=[("s", "out", "a"), ("a", "error", "r")])
+    assert graphs.validate(g, registry) == []
+
+
+# -- 6. typed values -----------------------------------------------------------------------------------------------
+
+def test_a_one_expression_template_resolves_to_the_value_itself():
+    scope = {"xs": [1, "b"], "n": 3, "flag": False, "none": None, "rows": [{"v": 1}, {"v": 2}]}
+    assert templates.render("{{ xs }}", scope) == [1, "b"]
+    assert templates.render("  {{ n }} ", scope) == 3
+    assert templates.render("{{ flag }}", scope) is False and templates.render("{{ none }}", scope) is None
+    assert templates.render("{{ rows | map(attribute='v') }}", scope) == [1, 2]
+    assert templates.render("{{ n }}!", scope) == "3!"                   # anything more is text, as before
+    assert templates.render("{{ n }}{{ n }}", scope) == "33"
+    assert templates.render("{{ xs | length }}", scope) == 2
+    with pytest.raises(templates.TemplateFailed, match="'missing' is undefined"):
+        templates.render("{{ missing }}", scope)
+    with pytest.raises(templates.TemplateFailed, match="unsafe"):
+        templates.render("{{ xs.__class__ }}", scope)
+    with pytest.raises(templates.TemplateFailed, match="more than 100000"):
+        templates.render("{{ big }}", {"big": ["x" * 1000] * 101})
+
+
+def test_a_list_output_feeds_a_loop_directly(registry):
+    reg = with_types(Emit, Shout)
+    g = flow(("s", "start", {}), ("e", "emit", {"value": ["ab", "cd"]}), ("l", "loop", {"items": "{{ e.value }}"}),
+             ("v", "shout", {"text": "{{ l.item }}"}),
+             ("r", "response", {"text": "{{ l.results | map(attribute='v') | map(attribute='text') | join('+') }}"}),
+             edges=[("s", "out", "e"), ("e", "out", "l"), ("l", "body", "v"), ("l", "done", "r")])
+    assert answer(events(g, reg)) == "AB+CD"
+
+
+def condition_answer(reg, left_value, op, right, text="hi"):
+    g = flow(("s", "start", {}), ("e", "emit", {"value": left_value}),
+             ("c", "condition", {"cases": [{"left": "{{ e.value }}", "op": op, "right": right, "port": "if"}]}),
+             ("y", "response", {"text": "yes"}), ("n", "response", {"text": "no"}),
+             edges=[("s", "out", "e"), ("e", "out", "c"), ("c", "if", "y"), ("c", "else", "n")])
+    evs = events(g, reg, text)
+    return answer(evs) if evs[-1]["type"] == "done" else evs[-1]["message"]
+
+
+@pytest.mark.parametrize("left, op, right, expected", [
+    (9, "<", "10", "yes"),                      # numbers, where text would say "9" > "10"
+    ("9", ">=", "10", "no"),
+    ("10", "==", "10.0", "yes"),
+    (2.5, "!=", "2.50", "no"),
+    (True, "==", "true", "yes"),
+    ("False", "==", "false", "yes"),
+    (True, "==", "1", "no"),                    # a boolean is not a number
+    (["a", "b"], "==", '["a", "b"]', "yes"),
+    ({"k": 1}, "==", '{"k": 1}', "yes"),
+    (["a", "b"], "==", "a,b", "no"),
+    (["red", "green"], "contains", "green", "yes"),
+    (["red", "green"], "contains", "gre", "no"),  # membership, not text
+    ([1, 2], "contains", "2", "yes"),
+    ({"k": 1}, "contains", "k", "yes"),
+    ("Hello", "contains", "ELL", "yes"),
+    ([], "is_empty", "", "yes"),
+    ({}, "is_empty", "", "yes"),
+    (None, "is_empty", "", "yes"),
+    ("  ", "is_empty", "", "yes"),
+    (0, "is_empty", "", "no"),
+    ([0], "is_not_empty", "", "yes"),
+    ("2026-01-02", ">", "2025-12-31", "yes"),   # two texts compare as text
+])
+def test_condition_comparisons_are_typed(left, op, right, expected):
+    assert condition_answer(with_types(Emit), left, op, right) == expected
+
+
+def test_ordering_a_list_against_a_number_is_a_clear_node_error():
+    message = condition_answer(with_types(Emit), ["a"], "<", "3")
+    assert message.startswith("Node 'c' failed: ValueError: Cannot compare ['a'] < '3'")
+
+
+@pytest.mark.parametrize("transform, value, expected", [
+    ("float", "2.5", 2.5), ("float", "{{ input }}", 7.0), ("int", "3.0", 3), ("bool", "yes", True),
+    ("bool", "0", False), ("bool", "", False), ("list", '["a", 1]', ["a", 1]), ("list", "a, b,,c ", ["a", "b", "c"]),
+    ("json", '{"a": [1]}', {"a": [1]}), ("upper", "{{ input }}x", "7X"), ("none", "{{ input }}", "7"),
+])
+def test_variable_transforms(registry, transform, value, expected):
+    nodes, edges = linear(("v", "variable", {"values": {"x": value}, "transform": transform}))
+    nodes[-1] = ("r", "response", {"text": "ok"})
+    evs = events(flow(*nodes, edges=edges), registry, "7")
+    assert evs[-1]["variables"]["v"]["x"] == expected
+
+
+@pytest.mark.parametrize("transform, value, message", [
+    ("float", "abc", "x: cannot transform to float: 'abc' is not a number"),
+    ("int", "2.5", "x: cannot transform to int: '2.5' is not a whole number"),
+    ("bool", "perhaps", "x: cannot transform to bool: 'perhaps' is not true or false"),
+    ("list", "[1,", "x: cannot transform to list"),
+])
+def test_variable_transform_failures_name_the_value(registry, transform, value, message):
+    nodes, edges = linear(("v", "variable", {"values": {"x": value}, "transform": transform}))
+    evs = events(flow(*nodes, edges=edges), registry)
+    assert evs[-1]["type"] == "error" and message in evs[-1]["message"]
