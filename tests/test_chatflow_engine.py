@@ -661,3 +661,16 @@ def test_variable_transform_failures_name_the_value(registry, transform, value, 
     nodes, edges = linear(("v", "variable", {"values": {"x": value}, "transform": transform}))
     evs = events(flow(*nodes, edges=edges), registry)
     assert evs[-1]["type"] == "error" and message in evs[-1]["message"]
+
+
+def test_the_wall_budget_stops_a_parallel_loop_stuck_in_a_slow_item():
+    registry = with_types(Gate)
+    Gate.opened.clear()
+    g = flow(("s", "start", {}), ("l", "loop", {"items": '["a","b"]', "parallel": True}), ("g", "gate", {}),
+             ("r", "response", {"text": "end"}), edges=[("s", "out", "l"), ("l", "body", "g"), ("l", "done", "r")])
+    try:
+        evs = events(g, registry, wall_seconds=0.5)
+    finally:
+        Gate.opened.set()                        # let the stuck items finish
+    assert evs[-1]["type"] == "error" and evs[-1]["message"] == "The chatflow ran longer than 0.5 s."
+    assert evs[-1]["node_id"] == "l"

@@ -297,13 +297,13 @@ class _Run:
                                                    loop_id)))
 
         pool = ThreadPoolExecutor(max_workers=min(self.budgets["parallel"], len(items)))
-        results = []
+        results, failed = [], False
         try:
             for i in range(len(items)):
                 pool.submit(work, i)
             for q in queues:
                 while True:
-                    message = q.get()
+                    message = self.wait(q, loop_id)
                     if isinstance(message, tuple):
                         if message[0] == "stop":
                             raise message[1]
@@ -311,11 +311,20 @@ class _Run:
                         break
                     yield message
         except BaseException:
-            self.cancelled = True                       # the other items stop at their next node
+            failed = self.cancelled = True              # the other items stop at their next node
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # After a failure, do not wait for an item stuck in a slow node: the visitor gets the error now.
+            pool.shutdown(wait=not failed, cancel_futures=True)
         return results
+
+    def wait(self, q, loop_id):
+        """The next message of an item, no later than the wall-time budget allows."""
+        left = self.budgets["wall_seconds"] - (time.monotonic() - self.started)
+        try:
+            return q.get(timeout=max(left, 0.001))
+        except queue.Empty:
+            raise FlowStopped(f"The chatflow ran longer than {self.budgets['wall_seconds']} s.", loop_id) from None
 
 
 def _freeze(stack) -> list[dict]:

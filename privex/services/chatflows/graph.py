@@ -7,6 +7,7 @@ installed type's is migrated by the type's ``migrate(config, from_version)`` or 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 
 import jsonschema
@@ -37,6 +38,12 @@ POLICY_SCHEMA = {"type": "object", "properties": {
     "on_error": {"enum": ["stop", "default", "error_port"]},
     "default": {"type": "object"}}}
 _POLICY = jsonschema.Draft202012Validator(POLICY_SCHEMA)
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_validator(cls):
+    """One validator per node type: building it is most of validating a small config."""
+    return jsonschema.Draft202012Validator(cls.config_schema)
 
 
 def _migrated(node, cls):
@@ -101,6 +108,8 @@ def _loop_bodies(by_id, types, edges) -> dict[str, set[str]]:
 
 def _policy_errors(node, edges) -> list[str]:
     policy = {k: node[k] for k in ("retry", "on_error", "default") if k in node}
+    if not policy:
+        return []
     errs = [f"{'/'.join(str(p) for p in err.absolute_path) or 'policy'}: {err.message}"
             for err in _POLICY.iter_errors(policy)]
     if node.get("on_error") == "default" and "default" not in node:
@@ -185,7 +194,7 @@ def validate(graph: dict, registry: dict) -> list[str]:
         if len(json.dumps(config)) > MAX_CONFIG_BYTES:
             errs.append(f"The settings are larger than {MAX_CONFIG_BYTES} bytes.")
             continue
-        for err in jsonschema.Draft202012Validator(cls.config_schema).iter_errors(config):
+        for err in _schema_validator(cls).iter_errors(config):
             where = "/".join(str(p) for p in err.absolute_path)
             errs.append(f"{where + ': ' if where else ''}{err.message}")
     for i, edge in enumerate(edges):
