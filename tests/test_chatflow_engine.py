@@ -674,3 +674,15 @@ def test_the_wall_budget_stops_a_parallel_loop_stuck_in_a_slow_item():
         Gate.opened.set()                        # let the stuck items finish
     assert evs[-1]["type"] == "error" and evs[-1]["message"] == "The chatflow ran longer than 0.5 s."
     assert evs[-1]["node_id"] == "l"
+
+
+@pytest.mark.parametrize("graph, message", [
+    ({"nodes": ["start"], "edges": []}, "Each node and each edge of a chatflow is an object."),
+    ({"nodes": [{"id": 1, "type": "start"}], "edges": []}, "Each node of a chatflow has an id, a non-empty string."),
+    ({"nodes": [{"id": "s", "type": "start"}], "edges": [{"source": ["s"], "target": "s"}]},
+     "Each edge of a chatflow names its source and target nodes by id (a string)."),
+])
+def test_hostile_shapes_are_refused_not_crashed_on(registry, graph, message):
+    with pytest.raises(Invalid) as caught:
+        graphs.validate(graph, registry)
+    assert str(caught.value) == message

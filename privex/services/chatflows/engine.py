@@ -66,7 +66,7 @@ class _Run:
                                    e.get("source_port") != "error"] for nid, cls in self.classes.items()}
         self.stream_sources = {n["config"]["stream_from"] for nid, n in self.nodes.items()
                                if _role(self.classes[nid]) == "response" and isinstance(n.get("config"), dict)
-                               and n["config"].get("stream_from")}
+                               and isinstance(n["config"].get("stream_from"), str)}
         self.steps, self.started, self.trace = 0, time.monotonic(), []
         self.lock, self.cancelled = threading.Lock(), False
 
@@ -413,6 +413,3 @@ def resume(state, answer, graph, registry, context: NodeContext, *, budgets=None
 
     yield from _drive(r, events(), stack)
 
-
-def graph_nodes(graph):
-    return {n["id"]: n for n in graph["nodes"]}

@@ -137,7 +137,7 @@ def _flow_errors(by_id, types, edges, node_errors):
         if not source or types.get(rid) is None or not _role(types[rid], "response"):
             continue
         errs = node_errors.setdefault(rid, [])
-        if source not in by_id:
+        if not isinstance(source, str) or source not in by_id:
             errs.append(f"stream_from names no node {source!r}.")
             continue
         if not hasattr(types.get(source), "stream"):
@@ -168,6 +168,11 @@ def validate(graph: dict, registry: dict) -> list[str]:
         raise Invalid("A chatflow is an object with a list of nodes and a list of edges.")
     if not all(isinstance(x, dict) for x in nodes + edges):
         raise Invalid("Each node and each edge of a chatflow is an object.")
+    # Ids are text everywhere (the engine looks nodes up by them): a number or a list here is refused, not guessed.
+    if not all(isinstance(n.get("id"), str) and n["id"] for n in nodes):
+        raise Invalid("Each node of a chatflow has an id, a non-empty string.")
+    if not all(isinstance(e.get("source"), str) and isinstance(e.get("target"), str) for e in edges):
+        raise Invalid("Each edge of a chatflow names its source and target nodes by id (a string).")
     if len(nodes) > MAX_NODES:
         raise Invalid(f"A chatflow has at most {MAX_NODES} nodes; this one has {len(nodes)}.")
     by_id: dict[str, dict] = {}
