@@ -686,3 +686,17 @@ def test_hostile_shapes_are_refused_not_crashed_on(registry, graph, message):
     with pytest.raises(Invalid) as caught:
         graphs.validate(graph, registry)
     assert str(caught.value) == message
+
+
+def test_a_state_that_does_not_fit_the_flow_is_refused_with_a_message(registry):
+    g = ask_each(["tea", "cake"])
+    state = events(g, registry)[-1]["state"]
+    broken = [{**state, "paused_at": "ghost"}, {**state, "frames": "x"}, {**state, "frames": []},
+              {**state, "frames": [state["frames"][0], {**state["frames"][1], "index": 5}]},
+              {**state, "frames": [state["frames"][0], {**state["frames"][1], "todo": ["ghost"]}]},
+              {**state, "frames": [state["frames"][1]]}, {"paused_at": "h"}]
+    for bad in broken:
+        evs = list(engine.resume(bad, "yes", g, registry, NodeContext()))
+        assert evs == [{"type": "error", "message": "The paused run's state does not fit this chatflow; start again.",
+                        "node_id": None, "trace": []}], bad
+    assert list(engine.resume(state, "yes", g, registry, NodeContext()))[-1]["question"] == "What about cake?"

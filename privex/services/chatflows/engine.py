@@ -351,6 +351,29 @@ def _thaw(frames) -> list[dict]:
     return stack
 
 
+def _frames_of(state, r: _Run) -> list[dict] | None:
+    """The state's frames, or None when they name nodes this graph does not have (a state from another version, or
+    one a client made up): resuming must fail with a message, not a KeyError deep in the run."""
+    frames = state.get("frames")
+    if frames is None:                              # a state saved before loop frames existed
+        frames = [{"todo": state.get("rest") or [], "variables": state["variables"]}]
+    if state.get("paused_at") not in r.nodes or not isinstance(frames, list) or not frames:
+        return None
+    for depth, frame in enumerate(frames):
+        todo_ok = isinstance(frame.get("todo"), list) and all(t in r.nodes for t in frame["todo"])
+        if "loop" in frame:
+            shape_ok = (depth > 0 and frame["loop"] in r.nodes and _role(r.classes[frame["loop"]]) == "loop"
+                        and isinstance(frame.get("own"), dict) and isinstance(frame.get("results"), list)
+                        and isinstance(frame.get("outputs"), dict) and isinstance(frame["outputs"].get("items"), list)
+                        and isinstance(frame.get("index"), int)
+                        and 0 <= frame["index"] < len(frame["outputs"]["items"]))
+        else:
+            shape_ok = depth == 0 and isinstance(frame.get("variables"), dict)
+        if not (todo_ok and shape_ok):
+            return None
+    return frames
+
+
 def _drive(r: _Run, events, stack):
     top = stack[0]["vars"]
     try:
@@ -400,12 +423,16 @@ def resume(state, answer, graph, registry, context: NodeContext, *, budgets=None
         yield failed
         return
     r = _Run(graph, registry, context, budgets)
-    r.steps = state.get("steps", 0)
+    try:
+        stack = _thaw(_frames_of(state, r))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        stack = None
+    if stack is None or not stack:
+        yield {"type": "error", "message": "The paused run's state does not fit this chatflow; start again.",
+               "node_id": None, "trace": []}
+        return
+    r.steps = int(state.get("steps") or 0)
     context.memory.update(state.get("session") or {})
-    frames = state.get("frames")
-    if frames is None:                              # a state saved before loop frames existed
-        frames = [{"todo": state.get("rest") or [], "variables": state["variables"]}]
-    stack = _thaw(frames)
 
     def events():
         yield from r.step(stack, state["paused_at"], answer)
