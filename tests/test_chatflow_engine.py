@@ -398,13 +398,13 @@ def test_a_streaming_response_node_and_a_failure_midway():
 def test_stream_from_is_checked_at_validation(registry):
     def g(source, *extra, edges=()):
         return flow(("s", "start", {}), ("l", "llm", {"prompt": "x"}), ("a", "shout", {"text": "x"}),
-                    ("r", "response", {"stream_from": source}), *extra,
+                    ("r", "response", {"stream_from": source, "text": ""}), *extra,
                     edges=[("s", "out", "l"), ("l", "out", "a"), ("a", "out", "r"), *edges])
     assert "stream_from names no node 'ghost'" in errors_of(g("ghost"), registry)["nodes"]["r"][0]
     assert "'a' (shout) cannot stream" in errors_of(g("a"), registry)["nodes"]["r"][0]
     assert "only node after 'l'" in errors_of(g("l"), registry)["nodes"]["r"][0]
     looped = flow(("s", "start", {}), ("p", "loop", {"items": "a"}), ("l", "llm", {"prompt": "x"}),
-                  ("r", "response", {"stream_from": "l"}),
+                  ("r", "response", {"stream_from": "l", "text": ""}),
                   edges=[("s", "out", "p"), ("p", "body", "l"), ("l", "out", "r")])
     assert "runs inside loop 'p'" in errors_of(looped, registry)["nodes"]["r"][0]
 

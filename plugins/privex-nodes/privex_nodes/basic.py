@@ -31,16 +31,15 @@ class ResponseNode:
     """The flow's answer: ``text`` (a template) and optionally the citations of a knowledge base node.
 
     ``stream_from: <node id>`` names the node just before this one (an llm node) whose text the engine streams to
-    the visitor as it is written; ``text``, if also given, follows it."""
+    the visitor as it is written; ``text`` (usually empty then) follows it."""
     name, version, role = "response", "1", "response"
-    config_schema = {"type": "object", "additionalProperties": False,
-                     "if": {"not": {"required": ["stream_from"]}}, "then": {"required": ["text"]},
+    config_schema = {"type": "object", "required": ["text"], "additionalProperties": False,
                      "properties": {"text": _STR, "citations_from": {"type": "string"},
                                     "stream_from": {"type": "string", "minLength": 1}}}
     inputs, outputs = ("in",), ()
 
     def run(self, ctx, inputs):
-        out = {"text": text_of(inputs["config"].get("text"))}
+        out = {"text": text_of(inputs["config"]["text"])}
         source = inputs["config"].get("citations_from")
         if source:
             out["citations"] = (ctx.variables.get(source) or {}).get("citations", [])
