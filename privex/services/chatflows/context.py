@@ -13,6 +13,7 @@ from typing import Callable
 @dataclass
 class NodeContext:
     llm_fn: Callable | None = None          # (messages, provider_config) -> str
+    llm_stream_fn: Callable | None = None   # (messages, provider_config) -> iterator of text pieces
     retrieve_fn: Callable | None = None     # (kb_ids, query, mode, top_k) -> list[chunk dict]
     memory: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)  # whitelisted environment only
@@ -29,6 +30,15 @@ class NodeContext:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         return self.llm_fn(messages, provider or {})
+
+    def llm_stream(self, messages, provider: dict | None = None):
+        """The answer in pieces as the model writes them; one piece from ``llm`` when the caller gave no stream."""
+        if self.llm_stream_fn is None:
+            yield self.llm(messages, provider)
+            return
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        yield from self.llm_stream_fn(messages, provider or {})
 
     def retrieve(self, kb_ids, query, mode="hybrid", top_k=4) -> list[dict]:
         if self.retrieve_fn is None:
