@@ -55,18 +55,19 @@ def context_for(workspace: Workspace, config: dict | None = None, memory: dict |
     defaults = chatbots.resolve_config(workspace, {}, {}) if config is None else config
     usage: list[dict] = []
 
-    def llm(messages, provider: dict) -> str:
+    def llm_stream(messages, provider: dict):
+        """The model's answer piece by piece, as the provider streams it; its usage is kept when it ends."""
         settings = {**defaults, **{key: value for key, value in (provider or {}).items()
                                    if key in ("provider", "model_params", "credential_id")}}
         settings = chatbots.resolve_config(workspace, defaults, settings)
         from privex.services import conversations   # conversations runs flows: imported when first needed
         chosen = conversations.provider_for(settings)
         params = conversations.provider_params(settings, workspace)
-        parts, finished = [], {}
+        finished = {}
         try:
             for event in chosen.chat(messages, params, context=[]):
                 if event["type"] == "delta":
-                    parts.append(event["text"])
+                    yield event["text"]
                 elif event["type"] == "done":
                     finished = event
         except ProviderError as error:
@@ -76,7 +77,9 @@ def context_for(workspace: Workspace, config: dict | None = None, memory: dict |
                       "prompt_tokens": int(tokens.get("prompt_tokens") or 0),
                       "completion_tokens": int(tokens.get("completion_tokens") or 0),
                       "estimated": bool(tokens.get("estimated"))})
-        return "".join(parts)
+
+    def llm(messages, provider: dict) -> str:
+        return "".join(llm_stream(messages, provider))
 
     def knowledge(kb_ids, query, mode, top_k) -> list[dict]:
         if mode not in MODES:
@@ -94,7 +97,8 @@ def context_for(workspace: Workspace, config: dict | None = None, memory: dict |
                  "document_name": hit.document_name, "position": hit.position, "score": round(hit.score, 4)}
                 for number, hit in enumerate(hits[:int(top_k)], start=1)]
 
-    context = NodeContext(llm_fn=llm, retrieve_fn=knowledge, memory=dict(memory or {}), env=flow_env())
+    context = NodeContext(llm_fn=llm, llm_stream_fn=llm_stream, retrieve_fn=knowledge, memory=dict(memory or {}),
+                          env=flow_env())
     context.usage = usage
     return context
 
