@@ -316,3 +316,13 @@ def test_an_llm_flow_streams_the_model_through_the_public_api_and_counts_its_tok
     assert (usage.prompt_tokens, usage.completion_tokens, usage.model) == (42, 7, "local-model")
     message = database.session.get(ChatMessage, done["message_id"])
     assert message.content == "You get twenty-five days." and message.citations[0]["document_name"] == "handbook.md"
+
+
+def test_a_chatflows_analytics_count_its_real_conversations_only(owner):  # noqa: F811
+    flow = create(owner, "Counted", *start_response("ok"))
+    publish(owner, flow)
+    first = owner.post(f"{API}/chatflows/{flow['id']}/execute", json={"message": "one"}).get_json()
+    owner.post(f"{API}/chatflows/{flow['id']}/execute", json={"message": "two", "session_id": first["session_id"]})
+    owner.post(f"{API}/chatflows/{flow['id']}/test", json={"message": "not counted"})
+    summary = owner.get(f"{API}/chatflows/{flow['id']}/analytics").get_json()
+    assert (summary["sessions"], summary["messages"], summary["answers"]) == (1, 4, 2)

@@ -12,12 +12,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from privex.api.answers import SSE_EVENT, AnswerSchema, answer, sse
-from privex.api.chatbots import ChatMessageSchema, ChatSessionArgs, ChatSessionSchema
+from privex.api.chatbots import ChatbotAnalyticsSchema, ChatMessageSchema, ChatSessionArgs, ChatSessionSchema
 from privex.api.pagination import SelectPage
 from privex.extensions import db
 from privex.models import ChatMessage, ChatSession, Chatflow
 from privex.models.bots import BOT_STATUSES
-from privex.services import conversations
+from privex.services import analytics, conversations
 from privex.services.chatflows import runtime
 from privex.services.chatflows.runtime import trace_entry
 from privex.services.chatflows import store as service
@@ -414,3 +414,13 @@ class ChatflowSession(ResourceView):
         if session.chatflow_id != chatflow_id:
             raise NotFound("ChatSession not found.")
         return session
+
+
+@blp.route("/<uuid:chatflow_id>/analytics")
+class ChatflowAnalytics(ResourceView):
+    resources = {"chatflow_id": Chatflow}
+
+    @blp.response(200, ChatbotAnalyticsSchema)
+    def get(self, chatflow_id):
+        """Conversations, messages, latency, tokens, ratings and leads, as a chatbot's (test runs left out)"""
+        return analytics.chatbot_summary(self.found["chatflow_id"])

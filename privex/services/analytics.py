@@ -11,16 +11,22 @@ import sqlalchemy as sa
 
 from privex.clock import now
 from privex.extensions import db
-from privex.models import (ChatMessage, ChatSession, Chatbot, Document, KnowledgeBase, Lead, MessageFeedback,
+from privex.models import (ChatMessage, ChatSession, Chatbot, Chatflow, Document, KnowledgeBase, Lead, MessageFeedback,
                            Organization, TokenUsage)
 from privex.models.knowledge import DOCUMENT_STATUSES
 from privex.services import components
 from privex.services.errors import Invalid
 
 
-def chatbot_summary(chatbot: Chatbot) -> dict:
-    """Conversations, messages, answers, average latency, tokens, ratings, unanswered questions and leads."""
-    real = sa.select(ChatSession.id).where(ChatSession.chatbot_id == chatbot.id, ChatSession.is_test.is_(False))
+def _owned_by(bot: Chatbot | Chatflow, model=ChatSession):
+    """The condition "this row is the bot's": on ``chatflow_id`` for a chatflow, ``chatbot_id`` for a chatbot."""
+    return (model.chatflow_id if isinstance(bot, Chatflow) else model.chatbot_id) == bot.id
+
+
+def chatbot_summary(chatbot: Chatbot | Chatflow) -> dict:
+    """Conversations, messages, answers, average latency, tokens, ratings, unanswered questions and leads of a
+    chatbot or a chatflow (test conversations left out)."""
+    real = sa.select(ChatSession.id).where(_owned_by(chatbot), ChatSession.is_test.is_(False))
     messages = sa.select(ChatMessage).where(ChatMessage.session_id.in_(real)).subquery()
     row = db.session.execute(sa.select(
         sa.func.count(), sa.func.count().filter(messages.c.role == "assistant"),
@@ -35,10 +41,10 @@ def chatbot_summary(chatbot: Chatbot) -> dict:
             "prompt_tokens": row[3], "completion_tokens": row[4], "unanswered": row[5],
             "thumbs_up": ratings.get(1, 0), "thumbs_down": ratings.get(-1, 0),
             "leads": db.session.scalar(sa.select(sa.func.count()).select_from(Lead).where(
-                Lead.chatbot_id == chatbot.id))}
+                _owned_by(chatbot, Lead)))}
 
 
-def messages_per_day(chatbot: Chatbot, days: int = 30) -> list[dict]:
+def messages_per_day(chatbot: Chatbot | Chatflow, days: int = 30) -> list[dict]:
     """Messages (questions and answers) of the bot's real conversations on each of the last ``days`` days, oldest
     first, today included and days without any given as 0. Days are UTC days, as every stored time is UTC."""
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
@@ -48,8 +54,7 @@ def messages_per_day(chatbot: Chatbot, days: int = 30) -> list[dict]:
     day = sa.func.date(sa.func.timezone("UTC", ChatMessage.created_at))
     counted = dict(db.session.execute(
         sa.select(day, sa.func.count()).join(ChatSession, ChatSession.id == ChatMessage.session_id)
-        .where(ChatSession.chatbot_id == chatbot.id, ChatSession.is_test.is_(False),
-               ChatMessage.created_at >= datetime_at(first))
+        .where(_owned_by(chatbot), ChatSession.is_test.is_(False), ChatMessage.created_at >= datetime_at(first))
         .group_by(day)).all())
     return [{"day": first + timedelta(days=offset), "messages": counted.get(first + timedelta(days=offset), 0)}
             for offset in range(days)]
