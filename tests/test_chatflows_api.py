@@ -326,3 +326,20 @@ def test_a_chatflows_analytics_count_its_real_conversations_only(owner):  # noqa
     owner.post(f"{API}/chatflows/{flow['id']}/test", json={"message": "not counted"})
     summary = owner.get(f"{API}/chatflows/{flow['id']}/analytics").get_json()
     assert (summary["sessions"], summary["messages"], summary["answers"]) == (1, 4, 2)
+
+
+def test_the_organizations_usage_names_the_chatflow_that_spent_the_tokens(owner, httpserver):  # noqa: F811
+    httpserver.expect_request("/v1/chat/completions").respond_with_data(openai_stream("Hi."),
+                                                                        content_type="text/event-stream")
+    nodes = [{"id": "start", "type": "start", "config": {}},
+             {"id": "write", "type": "llm", "config": {"prompt": "{{ input }}"}},
+             {"id": "answer", "type": "response", "config": {"text": "{{ write.text }}"}}]
+    edges = [{"source": a, "source_port": "out", "target": b, "target_port": "in"}
+             for a, b in (("start", "write"), ("write", "answer"))]
+    flow = create(owner, "Spender", nodes, edges, config={
+        "provider": "openai", "model_params": {"base_url": httpserver.url_for("/v1"), "model": "m", "api_key": "k"}})
+    publish(owner, flow)
+    assert owner.post(f"{API}/chatflows/{flow['id']}/execute", json={"message": "hello"}).get_json()["answer"] == "Hi."
+    usage = owner.get(f"{API}/orgs/{owner.organization_id}/usage").get_json()
+    assert usage["by_chatbot"] == [{"chatbot_id": None, "chatflow_id": flow["id"], "name": "Spender",
+                                    "prompt_tokens": 42, "completion_tokens": 7}]

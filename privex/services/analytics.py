@@ -74,15 +74,19 @@ def organization_usage(organization: Organization, days: int) -> dict:
         sa.func.coalesce(sa.func.sum(TokenUsage.completion_tokens), 0),
         sa.func.count().filter(TokenUsage.estimated)).where(*scope)).one()
     rows = db.session.execute(sa.select(
-        TokenUsage.chatbot_id, Chatbot.name, sa.func.sum(TokenUsage.prompt_tokens),
-        sa.func.sum(TokenUsage.completion_tokens)).outerjoin(Chatbot, Chatbot.id == TokenUsage.chatbot_id)
-        .where(*scope).group_by(TokenUsage.chatbot_id, Chatbot.name)
+        TokenUsage.chatbot_id, TokenUsage.chatflow_id, sa.func.coalesce(Chatbot.name, Chatflow.name),
+        sa.func.sum(TokenUsage.prompt_tokens), sa.func.sum(TokenUsage.completion_tokens))
+        .outerjoin(Chatbot, Chatbot.id == TokenUsage.chatbot_id)
+        .outerjoin(Chatflow, Chatflow.id == TokenUsage.chatflow_id)
+        .where(*scope).group_by(TokenUsage.chatbot_id, TokenUsage.chatflow_id, Chatbot.name, Chatflow.name)
         .order_by(sa.func.sum(TokenUsage.prompt_tokens + TokenUsage.completion_tokens).desc(),
-                  TokenUsage.chatbot_id)).all()
+                  TokenUsage.chatbot_id, TokenUsage.chatflow_id)).all()
     return {"since": since, "messages": count, "prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion, "estimated_share": round(estimated / count, 3) if count else 0.0,
-            "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None, "name": name,
-                            "prompt_tokens": int(p), "completion_tokens": int(c)} for bot_id, name, p, c in rows]}
+            "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None,
+                            **({"chatflow_id": str(flow_id)} if flow_id else {}), "name": name,
+                            "prompt_tokens": int(p), "completion_tokens": int(c)}
+                           for bot_id, flow_id, name, p, c in rows]}
 
 
 def organization_tokens_per_day(organization: Organization, days: int) -> list[dict]:
