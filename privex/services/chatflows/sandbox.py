@@ -63,7 +63,7 @@ def _seccomp_module() -> str | None:
     return spec.origin if spec and spec.origin else None
 
 
-def _check_request(code, inputs) -> bytes:
+def _check_request(code, inputs) -> None:
     if not isinstance(code, str) or not code.strip():
         raise CodeFailed("the code is empty: define main(**inputs) returning a dict")
     if len(code) > MAX_CODE_CHARS:
@@ -76,7 +76,6 @@ def _check_request(code, inputs) -> bytes:
         raise CodeFailed(f"the inputs are not JSON: {error}") from None
     if len(encoded) > MAX_INPUT_BYTES:
         raise CodeFailed(f"the inputs are larger than {MAX_INPUT_BYTES // 1_000_000} MB")
-    return encoded.encode()
 
 
 def _pump(process, request: bytes, limits) -> tuple[bytes, bytes, str | None]:
@@ -144,7 +143,7 @@ def run_code(code: str, inputs: dict, *, limits: dict | None = None, allow_unsaf
     Raises ``CodeFailed`` (the user's exception with its line, or the limit it crossed) and ``SandboxUnavailable``
     (the machine cannot contain code and ``allow_unsafe`` is off; nothing ran)."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
-    payload = _check_request(code, inputs)
+    _check_request(code, inputs)
     seccomp = _seccomp_module()
     if seccomp is None and not allow_unsafe:
         raise SandboxUnavailable("code nodes cannot run: the seccomp library (pyseccomp + libseccomp) is not "
@@ -154,10 +153,9 @@ def run_code(code: str, inputs: dict, *, limits: dict | None = None, allow_unsaf
         os.chmod(folder, 0o700)
         root = os.path.join(folder, "root")
         os.mkdir(root, 0o700)
-        request = b'{"code": %s, "inputs": %s, "limits": %s, "root": %s, "read_only": %s, "seccomp_module": %s, ' \
-                  b'"unsafe": %s}' % (json.dumps(code).encode(), payload, json.dumps(limits).encode(),
-                                      json.dumps(root).encode(), json.dumps(_read_only_paths()).encode(),
-                                      json.dumps(seccomp).encode(), json.dumps(bool(allow_unsafe)).encode())
+        request = json.dumps({"source": code, "inputs": inputs, "limits": limits, "root": root,
+                              "read_only": _read_only_paths(), "seccomp_module": seccomp,
+                              "unsafe": bool(allow_unsafe)}).encode()
         process = subprocess.Popen(
             [os.path.realpath(sys.executable), "-I", "-S", "-B", str(RUNNER)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={}, cwd=folder, start_new_session=True,

@@ -188,7 +188,7 @@ def describe(error, limits):
 
 
 def run_user_code(request, out):
-    code, inputs, limits = request["code"], request["inputs"], request["limits"]
+    code, inputs, limits = request["source"], request["inputs"], request["limits"]
     sys.stdout = io.StringIO()  # print() in user code must not corrupt the result
     try:
         compiled = compile(code, "<code>", "exec")
