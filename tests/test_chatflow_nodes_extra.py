@@ -280,6 +280,18 @@ def test_database_writes_are_refused(registry, workspace, shop_db, query, messag
     assert orders_left(shop_db) == 50
 
 
+def test_the_server_enforces_read_only_even_past_the_statement_check(workspace, shop_db, monkeypatch):
+    """The SELECT/one-statement check only gives a clearer message; PostgreSQL itself refuses the rest."""
+    monkeypatch.setattr(outbound, "check_read_only", lambda query: None)
+    credential = stored(workspace, {"url": shop_db}, provider="postgres")
+    sql = outbound.sql_runner(outbound.credential_reader(workspace), allow_private=True)
+    with pytest.raises(outbound.OutboundFailed, match="cannot insert multiple commands into a prepared statement"):
+        sql(credential, "SELECT 1; DROP TABLE orders")
+    with pytest.raises(outbound.OutboundRefused, match="cannot execute DELETE in a read-only transaction"):
+        sql(credential, "DELETE FROM orders RETURNING id")
+    assert orders_left(shop_db) == 50
+
+
 def test_database_statement_timeout(registry, workspace, shop_db):
     credential = stored(workspace, {"url": shop_db}, provider="postgres")
     ctx = NodeContext(sql_fn=outbound.sql_runner(outbound.credential_reader(workspace), allow_private=True))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import functools
+import os
 import re
 import uuid
 from typing import Callable
@@ -39,6 +40,7 @@ MAX_SQL_SECONDS = 30.0
 # The only connection settings a tenant's URL may carry: others (sslkey, sslrootcert, passfile, service, options)
 # would make libpq read files on this server or change the session the read-only guard relies on.
 PG_SETTINGS = {"host", "port", "dbname", "user", "password", "sslmode", "application_name", "connect_timeout"}
+NO_FILE = "/nonexistent/privex-no-file"
 ALLOW_HINT = "the operator can allow private addresses with PRIVEX_CHATFLOW_ALLOW_PRIVATE=1"
 
 
@@ -193,6 +195,9 @@ def _connection_settings(url, resolver, allow_private) -> dict:
         raise OutboundRefused("the connection URL's port is not a number") from None
     settings["hostaddr"] = _checked_address(host, port, resolver, allow_private, "connect to")
     settings["port"] = port
+    # libpq would otherwise fill in what the URL leaves out from the server's own files: the operator's ~/.pgpass
+    # password and ~/.postgresql client certificate must never go to a tenant's database.
+    settings.update(passfile=os.devnull, sslcert=NO_FILE, sslkey=NO_FILE)
     return settings
 
 

@@ -42,8 +42,8 @@ ALLOWED_SYSCALLS = (
     "madvise", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "futex", "getrandom",
     "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep", "sched_yield",
     "sched_getaffinity", "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups",
-    "getresuid", "getresgid", "getpgrp", "getsid", "uname", "sysinfo", "times", "getrusage", "prlimit64",
-    "getrlimit", "umask", "poll", "ppoll", "select", "pselect6", "exit", "exit_group", "arch_prctl",
+    "getresuid", "getresgid", "getpgrp", "getsid", "uname", "sysinfo", "times", "getrusage", "getrlimit",
+    "umask", "poll", "ppoll", "select", "pselect6", "exit", "exit_group", "arch_prctl",
     "set_tid_address", "set_robust_list", "get_robust_list", "rseq", "membarrier", "restart_syscall",
 )
 NETWORK_SYSCALLS = ("socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg",
@@ -133,9 +133,12 @@ def seccomp_filter(pyseccomp):
     for name in PROCESS_SYSCALLS:
         sf.add_rule(pyseccomp.ERRNO(PROCESS_ERRNO), name)
     sf.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
-    pid = os.getpid()  # signals only to itself
+    # Signals and resource limits of itself only: other sandboxes run as the same user at the same time.
+    pid = os.getpid()
     sf.add_rule(pyseccomp.ALLOW, "kill", pyseccomp.Arg(0, pyseccomp.EQ, pid))
     sf.add_rule(pyseccomp.ALLOW, "tgkill", pyseccomp.Arg(0, pyseccomp.EQ, pid))
+    sf.add_rule(pyseccomp.ALLOW, "prlimit64", pyseccomp.Arg(0, pyseccomp.EQ, 0))
+    sf.add_rule(pyseccomp.ALLOW, "prlimit64", pyseccomp.Arg(0, pyseccomp.EQ, pid))
     return sf
 
 
