@@ -127,6 +127,58 @@ def test_http_request_with_a_stored_bearer_token(registry, workspace, httpserver
                     "body": '{"customer": "ada"}', "accept": "application/json"}
 
 
+def certificate_for(name: str, folder):
+    """A CA and a server certificate for ``name`` it signed: (server SSLContext, client SSLContext trusting the CA)."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def make(subject, issuer, key, signer, ca, san=None):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
+    ca = make(ca_name, ca_name, ca_key, ca_key, True)
+    leaf = make(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), ca_name, key, ca_key, False, san=name)
+    (folder / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(folder / "leaf.pem", folder / "key.pem")
+    client = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    return server, client
+
+
+def test_https_is_pinned_to_the_checked_address_and_verified_against_the_name(tmp_path):
+    from pytest_httpserver import HTTPServer
+
+    server_context, trusted = certificate_for("shop.internal", tmp_path)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=server_context)
+    server.expect_request("/hello").respond_with_data("hello over TLS")
+    server.start()
+    try:
+        http = outbound.guarded_http(allow_private=True, resolver=lambda host, port: ["127.0.0.1"], verify=trusted)
+        answer = http("GET", f"https://shop.internal:{server.port}/hello")
+        assert (answer["status"], answer["body"]) == (200, "hello over TLS")
+        # The same server under another name: the certificate does not match it, so nothing is read.
+        with pytest.raises(outbound.OutboundFailed, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+            http("GET", f"https://other.internal:{server.port}/hello")
+    finally:
+        server.clear()
+        server.stop()
+
+
 def test_http_request_basic_and_header_auth_and_a_long_body(registry, workspace, httpserver):
     httpserver.expect_request("/basic").respond_with_handler(
         lambda request: Response(request.headers.get("Authorization", "")))

@@ -219,3 +219,22 @@ def test_inputs_are_checked_before_anything_starts():
         run_code("def main(**kw):\n    return kw\n", {"x": object()})
     with pytest.raises(CodeFailed, match="empty"):
         run_code("   ", {})
+
+
+def test_closing_its_output_and_carrying_on_is_still_stopped_by_the_wall_clock(still_answers):
+    assert failure("""
+        import os, time
+        def main():
+            for fd in range(3, 10):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            os.close(2)
+            time.sleep(60)
+    """, wall_seconds=1) == "the code ran longer than 1 s"
+
+
+def test_a_huge_error_message_is_cut_short():
+    message = failure("def main():\n    raise ValueError('x' * 100_000)\n")
+    assert message.startswith("ValueError: xxx") and len(message) < 1100

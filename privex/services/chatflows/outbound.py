@@ -70,8 +70,11 @@ def _checked_address(host: str, port: int, resolver: Resolver, allow_private: bo
 
 
 def guarded_http(*, allow_private: bool = False, resolver: Resolver = system_resolver,
-                 max_bytes: int = MAX_RESPONSE_BYTES) -> Callable:
-    """``http(method, url, headers=None, body=None, timeout=10) -> {"status", "headers", "body", "truncated"}``."""
+                 max_bytes: int = MAX_RESPONSE_BYTES, verify=True) -> Callable:
+    """``http(method, url, headers=None, body=None, timeout=10) -> {"status", "headers", "body", "truncated"}``.
+
+    ``verify`` is httpx's: True (the system's CAs), or an ``ssl.SSLContext`` trusting an operator's own CA. The
+    certificate is checked against the URL's host name, not the address connected to."""
 
     def http(method: str, url: str, headers: dict | None = None, body: str | bytes | None = None,
              timeout: float = 10.0) -> dict:
@@ -92,7 +95,7 @@ def guarded_http(*, allow_private: bool = False, resolver: Resolver = system_res
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         timeout = max(0.1, min(float(timeout), MAX_HTTP_TIMEOUT))
         try:
-            with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+            with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify) as client:
                 request = client.build_request(method, target.copy_with(host=address), headers=sent,
                                                content=body, extensions=extensions)
                 response = client.send(request, stream=True)

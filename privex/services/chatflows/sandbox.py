@@ -160,8 +160,16 @@ def run_code(code: str, inputs: dict, *, limits: dict | None = None, allow_unsaf
             [os.path.realpath(sys.executable), "-I", "-S", "-B", str(RUNNER)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={}, cwd=folder, start_new_session=True,
             close_fds=True)
+        started = time.monotonic()
         try:
             out, err, stopped = _pump(process, request, limits)
+            if stopped is None:
+                # Its streams closed: it is exiting, or it closed them and carries on; the wall clock still holds.
+                left = float(limits["wall_seconds"]) - (time.monotonic() - started)
+                try:
+                    process.wait(timeout=max(0.1, left))
+                except subprocess.TimeoutExpired:
+                    stopped = "wall"
         finally:
             if process.poll() is None:
                 _kill(process)

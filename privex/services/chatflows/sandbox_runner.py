@@ -204,7 +204,8 @@ def run_user_code(request, out):
     except SystemExit:
         answer = {"ok": False, "error": "the code called exit() instead of returning a dict"}
     except BaseException as error:  # noqa: BLE001 - every failure of user code is reported, never raised
-        answer = {"ok": False, "error": describe(error, limits)}
+        message = describe(error, limits)
+        answer = {"ok": False, "error": message if len(message) <= 1000 else message[:1000] + " …"}
     else:
         answer = {"ok": True, "result": result}
         if not isinstance(result, dict):
