@@ -441,3 +441,25 @@ def test_extractor_falls_back_to_rules_when_the_llm_gives_no_json(registry, extr
                    "method": "rules"}
     out = extract(registry, ctx, "hello there")
     assert out["missing"] == ["email", "tickets", "city"] and out["breakfast"] is None and out["method"] == "none"
+
+
+# --- the runtime's context --------------------------------------------------------------------------------------
+
+
+def test_the_runtime_context_gives_flows_the_sandbox_the_guard_and_the_workspaces_credentials(
+        app, registry, workspace, httpserver, monkeypatch):
+    from privex.services.chatflows import runtime
+
+    httpserver.expect_request("/me").respond_with_handler(
+        lambda request: Response(json.dumps({"auth": request.headers.get("Authorization")}),
+                                 content_type="application/json"))
+    token = stored(workspace, {"token": "t-1"})
+    g = one_node("http_request", {"url": httpserver.url_for("/me"), "auth": {"type": "bearer", "credential_id": token}},
+                 answer="{{ n.json.auth }}")
+    _, error = run(g, registry, runtime.context_for(workspace, config={}))
+    assert "private or loopback" in error  # the operator has not allowed private addresses
+    monkeypatch.setitem(app.config, "CHATFLOW_ALLOW_PRIVATE", True)
+    assert run(g, registry, runtime.context_for(workspace, config={})) == ("Bearer t-1", None)
+    code = one_node("code", {"code": "def main(x):\n    return {'y': x + 1}\n", "inputs": {"x": 41}},
+                    answer="{{ n.y }}")
+    assert run(code, registry, runtime.context_for(workspace, config={})) == ("42", None)
