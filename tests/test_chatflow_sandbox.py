@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,12 @@ def test_closing_its_output_and_carrying_on_is_still_stopped_by_the_wall_clock(s
 def test_a_huge_error_message_is_cut_short():
     message = failure("def main():\n    raise ValueError('x' * 100_000)\n")
     assert message.startswith("ValueError: xxx") and len(message) < 1100
+
+
+def test_at_most_a_few_sandboxes_run_at_once(monkeypatch):
+    monkeypatch.setattr(sandbox, "_slots", threading.BoundedSemaphore(1))
+    sandbox._slots.acquire()  # another flow's code is running
+    with pytest.raises(CodeFailed, match="the server is busy running other code"):
+        run_code("def main():\n    return {}\n", {}, limits={"wall_seconds": 0.2})
+    sandbox._slots.release()
+    assert run_code("def main():\n    return {'ran': 1}\n", {}) == {"ran": 1}

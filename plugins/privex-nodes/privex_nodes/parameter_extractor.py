@@ -12,11 +12,16 @@ required ones not found) and ``method`` (``llm``, ``rules`` or ``llm+rules``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
-NUMBER = r"-?\d+(?:[.,]\d+)?"
-EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+# Each starts only where a number or an address can start (the look-behinds): otherwise a long run of digits or letters
+# would be rescanned from every position inside it, quadratic in a visitor's text.
+NUMBER = r"(?<![\d.,-])-?\d+(?:[.,]\d+)?"
+EMAIL = r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+MAX_TEXT = 20_000  # the rules read this much of the text
+MAX_TRIES = 20  # places in the LLM's answer where a JSON object may start
 _PARAM = {"type": "object", "required": ["name", "type"], "additionalProperties": False, "properties": {
     "name": {"type": "string", "pattern": "^(?!missing$|method$)[A-Za-z_][A-Za-z0-9_]{0,63}$"},
     "type": {"enum": ["string", "number", "boolean", "list"]},
@@ -27,7 +32,8 @@ _PARAM = {"type": "object", "required": ["name", "type"], "additionalProperties"
 def json_object(answer: str) -> dict | None:
     """The first JSON object in the answer (bare, or in a ``` fence, or after some words), or None."""
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", str(answer)):
+    answer = str(answer)
+    for match in itertools.islice(re.finditer(r"\{", answer), MAX_TRIES):
         try:
             value, _ = decoder.raw_decode(answer, match.start())
         except ValueError:
@@ -126,7 +132,7 @@ class ParameterExtractorNode:
 
     def run(self, ctx, inputs):
         c = inputs["config"]
-        text = c.get("text") or str(inputs.get("input") or "")
+        text = str(c.get("text") or inputs.get("input") or "")
         params = c["parameters"]
         listing = "\n".join(f"- {p['name']} ({p['type']}{', required' if p.get('required') else ''})"
                             + (f": {p['description']}" if p.get("description") else "") for p in params)
@@ -136,6 +142,7 @@ class ParameterExtractorNode:
         answer = ctx.llm([{"role": "system", "content": system}, {"role": "user", "content": text}],
                          c.get("provider"))
         given = json_object(answer) or {}
+        text = text[:MAX_TEXT]
         values, used = {}, set()
         for p in params:
             try:

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,10 @@ DEFAULT_LIMITS = {"cpu_seconds": 5, "memory_mb": 256, "wall_seconds": 10, "outpu
 MAX_CODE_CHARS = 100_000
 MAX_INPUT_BYTES = 1_000_000
 STDERR_KEEP = 4000  # enough of the runner's stderr to explain a crash
+# Sandboxes one server process runs at once: each may take its memory limit, and many visitors' flows (parallel loops
+# too) must not add up to more than the machine has. A run waits for a free one up to its wall-clock limit.
+MAX_CONCURRENT = 4
+_slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 
 
 class CodeFailed(Exception):
@@ -148,6 +153,15 @@ def run_code(code: str, inputs: dict, *, limits: dict | None = None, allow_unsaf
     if seccomp is None and not allow_unsafe:
         raise SandboxUnavailable("code nodes cannot run: the seccomp library (pyseccomp + libseccomp) is not "
                                  "installed, so the code could not be contained")
+    if not _slots.acquire(timeout=float(limits["wall_seconds"])):
+        raise CodeFailed(f"the server is busy running other code (at most {MAX_CONCURRENT} at once); try again")
+    try:
+        return _run_contained(code, inputs, limits, seccomp, allow_unsafe)
+    finally:
+        _slots.release()
+
+
+def _run_contained(code, inputs, limits, seccomp, allow_unsafe) -> dict:
     folder = tempfile.mkdtemp(prefix="privex-code-")
     try:
         os.chmod(folder, 0o700)
