@@ -85,12 +85,35 @@ def test_code_node_runs_main_in_the_sandbox(registry):
     assert run(g, registry, ctx, "hello") == ("HELLO / 3 / False", None)
 
 
-def test_code_node_failures_are_node_errors(registry):
+HOSTILE = {
+    "a socket": ("import socket\ndef main():\n    socket.create_connection(('1.1.1.1', 80))\n",
+                 "network access is not allowed in code nodes"),
+    "reading /etc/passwd": ("def main():\n    return {'p': open('/etc/passwd').read()}\n",
+                            "FileNotFoundError: [Errno 2] No such file or directory: '/etc/passwd' (line 2)"),
+    "writing outside /tmp": ("def main():\n    open('/usr/lib/x', 'w').write('x')\n",
+                             "OSError: [Errno 30] Read-only file system: '/usr/lib/x' (line 2)"),
+    "a fork bomb": ("import os\ndef main():\n    while True:\n        os.fork()\n",
+                    "starting processes or threads is not allowed in code nodes"),
+    "4 GB of memory": ("def main():\n    return {'n': len(bytearray(4 * 1024 ** 3))}\n",
+                       "the code used more than 256 MB of memory"),
+    "an endless loop": ("def main():\n    while True:\n        pass\n", "the code used more than 1 s of CPU"),
+    "the environment": ("import os\ndef main():\n    return {'key': os.environ['PRIVEX_SECRET_KEY']}\n",
+                        "KeyError: 'PRIVEX_SECRET_KEY' (line 3)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_code_is_a_clear_node_error(registry, monkeypatch, case):
+    monkeypatch.setenv("PRIVEX_SECRET_KEY", "the-servers-secret")
+    source, message = HOSTILE[case]
     ctx = NodeContext(code_fn=outbound.code_runner(limits={"cpu_seconds": 1}))
-    text, error = run(one_node("code", {"code": "def main():\n    while True:\n        pass\n"}), registry, ctx)
-    assert text == "" and "Node 'n' failed" in error and "the code used more than 1 s of CPU" in error
-    _, error = run(one_node("code", {"code": "import socket\ndef main():\n    socket.socket()\n"}), registry, ctx)
-    assert "network access is not allowed in code nodes" in error
+    text, error = run(one_node("code", {"code": source}), registry, ctx)
+    assert text == "" and error == f"Node 'n' failed: CodeFailed: {message}"
+    assert run(one_node("code", {"code": "def main():\n    return {'ok': 1}\n"}, answer="{{ n.ok }}"), registry,
+               ctx) == ("1", None)
+
+
+def test_code_needs_the_sandbox_from_the_caller(registry):
     _, error = run(one_node("code", {"code": "def main():\n    return {}\n"}), registry, NodeContext())
     assert "Running code is not available to this chatflow" in error
 
