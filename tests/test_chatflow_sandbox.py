@@ -248,3 +248,19 @@ def test_at_most_a_few_sandboxes_run_at_once(monkeypatch):
         run_code("def main():\n    return {}\n", {}, limits={"wall_seconds": 0.2})
     sandbox._slots.release()
     assert run_code("def main():\n    return {'ran': 1}\n", {}) == {"ran": 1}
+
+
+def test_a_containment_step_that_fails_refuses_the_code(tmp_path):
+    # A tmpfs of -1 MB cannot be mounted: the fresh root cannot be built, so the code must not run.
+    marker = tmp_path / "ran"
+    source = f"def main():\n    open({str(marker)!r}, 'w').close()\n    return {{}}\n"
+    with pytest.raises(SandboxUnavailable, match="containment failed: mount failed"):
+        run_code(source, {}, limits={"disk_mb": -1})
+    assert not marker.exists()
+    # Unsafe mode skips that layer and keeps the others: no chroot now, but still user 65534, an empty environment and
+    # the temporary folder (and, as user 65534, not even the interpreter's modules under /root: partial containment).
+    result = run_code("import os\ndef main():\n    return {'uid': os.getuid(), 'env': sorted(os.environ), "
+                      "'cwd': os.path.basename(os.path.dirname(os.getcwd()))}\n", {},
+                      limits={"disk_mb": -1}, allow_unsafe=True)
+    assert result["uid"] == 65534 and result["env"] in ([], ["LC_CTYPE"])
+    assert result["cwd"].startswith("privex-code-")

@@ -57,14 +57,18 @@ def unavailable(out, reason):
     os._exit(0)
 
 
+class ContainmentError(RuntimeError):
+    pass
+
+
 def libc_call(libc, name, *args):
     if getattr(libc, name)(*args) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{name} failed: {os.strerror(err)}")
+        raise ContainmentError(f"{name} failed: {os.strerror(ctypes.get_errno())}")
 
 
 def isolate(libc, request):
-    """Steps 2 and 3: namespaces and the fresh root. Raises OSError when the machine does not allow it."""
+    """Steps 2 and 3: namespaces and the fresh root. Raises ContainmentError (or OSError) when the machine does not
+    allow it."""
     libc_call(libc, "unshare", CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     libc_call(libc, "mount", b"none", b"/", None, MS_REC | MS_PRIVATE, None)
     root = request["root"]
@@ -113,7 +117,7 @@ def drop_privileges():
     os.setresgid(NOBODY, NOBODY, NOBODY)
     os.setresuid(NOBODY, NOBODY, NOBODY)
     if os.getuid() != NOBODY or os.geteuid() != NOBODY:
-        raise OSError("could not become the unprivileged user")
+        raise ContainmentError("could not become the unprivileged user")
 
 
 def seccomp_filter(pyseccomp):
@@ -228,7 +232,7 @@ def main():
     libc = ctypes.CDLL(None, use_errno=True)
     try:
         pyseccomp = load_pyseccomp(request["seccomp_module"]) if request.get("seccomp_module") else None
-    except (OSError, RuntimeError, AttributeError) as error:
+    except Exception as error:  # noqa: BLE001 - whatever stops it loading, the answer is the same: no seccomp
         pyseccomp = None
         if not unsafe:
             unavailable(out, f"libseccomp cannot be loaded ({error})")
@@ -238,19 +242,21 @@ def main():
     if not as_root and not unsafe:
         unavailable(out, "the server does not run as root, so the sandbox cannot isolate code in namespaces and "
                          "run it as an unprivileged user")
-    try:
-        if as_root:
-            isolate(libc, request)
-        else:
-            os.chdir(request["root"])
-        limit(request["limits"])
-        if as_root:
-            drop_privileges()
-        if pyseccomp is not None:
-            seccomp_filter(pyseccomp).load()
-    except OSError as error:
-        if not unsafe:
-            unavailable(out, f"containment failed: {error}")
+    # Each layer on its own: in the operator's unsafe mode a layer that fails is skipped, the others still hold.
+    steps = [(lambda: isolate(libc, request)) if as_root else (lambda: os.chdir(request["root"])),
+             lambda: limit(request["limits"])]
+    if as_root:
+        steps.append(drop_privileges)
+    if pyseccomp is not None:
+        steps.append(lambda: seccomp_filter(pyseccomp).load())
+    for step in steps:
+        try:
+            step()
+        except (OSError, ValueError, RuntimeError) as error:
+            if not unsafe:
+                unavailable(out, f"containment failed: {error}")
+            if os.getcwd() != "/tmp":
+                os.chdir(request["root"])
     run_user_code(request, out)
 
 
