@@ -122,7 +122,6 @@ def guarded_http(*, allow_private: bool = False, resolver: Resolver = system_res
 def credential_reader(workspace, purpose: str = "chatflow") -> Callable:
     """``credential(credential_id) -> dict``: the decrypted secret of a credential of ``workspace`` only, refreshed
     when it is an expiring OAuth token, audited (``credentials.use``). The audit entry commits with the caller."""
-    from privex.services import credentials
 
     def credential(credential_id) -> dict:
         try:
