@@ -80,6 +80,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PRIVEX_ALLOW_PRIVATE_SOURCES", "ALLOW_PRIVATE_SOURCES", "0", _bool,
             "`1` lets knowledge-base sources (crawls, API addresses) reach private and loopback addresses when a "
             "source asks with `allow_private`. Off: refused, so a URL cannot reach internal services."),
+    Setting("PRIVEX_CHATFLOW_ALLOW_PRIVATE", "CHATFLOW_ALLOW_PRIVATE", "0", _bool,
+            "`1` lets chatflows' HTTP request and database nodes reach private, loopback and link-local addresses. "
+            "Off: refused, so a flow cannot reach internal services or cloud metadata."),
+    Setting("PRIVEX_CHATFLOW_UNSAFE_CODE", "CHATFLOW_UNSAFE_CODE", "0", _bool,
+            "`1` runs code nodes even where the sandbox cannot contain them (no libseccomp, not root, namespaces "
+            "refused), with only the limits that could be applied. Off: such code is refused. Never on a shared server."),
     Setting("PRIVEX_OAUTH_TOKEN_URLS", "OAUTH_TOKEN_URLS", "", _pairs,
             "Comma-separated `provider=url` OAuth token endpoints that refresh `oauth2` credentials, over the built-in "
             "`google` and `google_docs` (`https://oauth2.googleapis.com/token`); e.g. a proxy or a test server."),

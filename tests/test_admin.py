@@ -414,6 +414,8 @@ def everything(client, owner, kb):  # noqa: F811
     evaluation = owner.post(f"{API}/knowledge-bases/{kb['id']}/evaluations", json={"questions": [
         {"question": "How many days of paid holiday?", "relevant_passages": ["holiday"]}]})
     assert evaluation.status_code == 202, evaluation.get_json()
+    flow = owner.post(f"{API}/chatflows", json={"name": "Published flow"}).get_json()
+    assert owner.post(f"{API}/chatflows/{flow['id']}/publish", json={"note": "v1"}).status_code == 201
     workspace_id = uuid.UUID(owner.workspace_id)
     message = db.session.scalars(sa.select(models.ChatMessage).where(models.ChatMessage.role == "assistant")).first()
     session = db.session.scalars(sa.select(models.AuthSession)).first()

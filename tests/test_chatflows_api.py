@@ -5,11 +5,13 @@ public API and widget routes as a chatbot."""
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
-from privex.models import ChatMessage, ChatSession, Chatflow, ChatflowVersion, Lead
+from privex.models import ChatMessage, ChatSession, Chatflow, ChatflowVersion, Lead, TokenUsage
 from tests.helpers import sign_up
-from tests.test_chatbots_api import kb, owner  # noqa: F401 (fixtures)
+from tests.test_chatbots_api import kb, openai_stream, owner  # noqa: F401 (fixtures)
 from tests.test_public_api import SITE, events_of, from_site
 
 API = "/api/v1"
@@ -274,3 +276,70 @@ def test_listing_filters_and_the_node_type_catalogue(owner, database):  # noqa: 
     assert owner.delete(f"{API}/chatflows/{published['id']}").status_code == 204
     assert database.session.get(Chatflow, published["id"]) is None
     assert database.session.scalar(sa.select(sa.func.count()).select_from(ChatflowVersion)) == 0
+
+
+def test_an_llm_flow_streams_the_model_through_the_public_api_and_counts_its_tokens(client, owner, kb,  # noqa: F811
+                                                                                     httpserver, database):
+    """kb -> llm (an OpenAI-compatible server with a stored credential) -> condition -> response streaming the
+    model's text as it comes: the flow the issue names, deployed through the public API."""
+    credential = owner.post(f"{API}/credentials", json={"name": "vLLM", "provider": "openai",
+                                                        "secret": {"api_key": "sk-local-test-key-123456"}}).get_json()
+    httpserver.expect_request("/v1/chat/completions", method="POST",
+                              headers={"Authorization": "Bearer sk-local-test-key-123456"}).respond_with_data(
+        openai_stream("You get ", "twenty-five ", "days."), content_type="text/event-stream")
+    nodes = [
+        {"id": "start", "type": "start", "config": {}},
+        {"id": "search", "type": "knowledge_base",
+         "config": {"knowledge_bases": [kb["id"]], "query": "{{ input }}", "top_k": 2}},
+        {"id": "write", "type": "llm", "config": {"system": "Answer from: {{ search.text }}", "prompt": "{{ input }}"}},
+        {"id": "answer", "type": "response", "config": {"text": "", "stream_from": "write",
+                                                        "citations_from": "search"}},
+    ]
+    edges = [{"source": a, "source_port": "out", "target": b, "target_port": "in"}
+             for a, b in (("start", "search"), ("search", "write"), ("write", "answer"))]
+    flow = create(owner, "LLM flow", nodes, edges, config={
+        "provider": "openai", "credential_id": credential["id"], "allowed_origins": [SITE],
+        "model_params": {"base_url": httpserver.url_for("/v1"), "model": "local-model"}})
+    publish(owner, flow)
+    url = f"{API}/public/bots/{flow['public_id']}"
+    session_id = from_site(client, "POST", f"{url}/sessions", json={}).get_json()["session_id"]
+    events = events_of(from_site(client, "POST", f"{url}/sessions/{session_id}/messages",
+                                 json={"message": "How many holiday days?", "stream": True}))
+    deltas = [data["text"] for kind, data in events if kind == "delta"]
+    assert deltas == ["You get ", "twenty-five ", "days."]  # the model's pieces, as they came
+    done = events[-1][1]
+    assert done["usage"] == {"prompt_tokens": 42, "completion_tokens": 7}
+    sent = json.loads(httpserver.log[0][0].data)
+    assert "twenty-five days of paid holiday" in sent["messages"][0]["content"]
+    assert sent["messages"][-1] == {"role": "user", "content": "How many holiday days?"}
+    usage = database.session.scalars(sa.select(TokenUsage).where(TokenUsage.chatflow_id == flow["id"])).one()
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.model) == (42, 7, "local-model")
+    message = database.session.get(ChatMessage, done["message_id"])
+    assert message.content == "You get twenty-five days." and message.citations[0]["document_name"] == "handbook.md"
+
+
+def test_a_chatflows_analytics_count_its_real_conversations_only(owner):  # noqa: F811
+    flow = create(owner, "Counted", *start_response("ok"))
+    publish(owner, flow)
+    first = owner.post(f"{API}/chatflows/{flow['id']}/execute", json={"message": "one"}).get_json()
+    owner.post(f"{API}/chatflows/{flow['id']}/execute", json={"message": "two", "session_id": first["session_id"]})
+    owner.post(f"{API}/chatflows/{flow['id']}/test", json={"message": "not counted"})
+    summary = owner.get(f"{API}/chatflows/{flow['id']}/analytics").get_json()
+    assert (summary["sessions"], summary["messages"], summary["answers"]) == (1, 4, 2)
+
+
+def test_the_organizations_usage_names_the_chatflow_that_spent_the_tokens(owner, httpserver):  # noqa: F811
+    httpserver.expect_request("/v1/chat/completions").respond_with_data(openai_stream("Hi."),
+                                                                        content_type="text/event-stream")
+    nodes = [{"id": "start", "type": "start", "config": {}},
+             {"id": "write", "type": "llm", "config": {"prompt": "{{ input }}"}},
+             {"id": "answer", "type": "response", "config": {"text": "{{ write.text }}"}}]
+    edges = [{"source": a, "source_port": "out", "target": b, "target_port": "in"}
+             for a, b in (("start", "write"), ("write", "answer"))]
+    flow = create(owner, "Spender", nodes, edges, config={
+        "provider": "openai", "model_params": {"base_url": httpserver.url_for("/v1"), "model": "m", "api_key": "k"}})
+    publish(owner, flow)
+    assert owner.post(f"{API}/chatflows/{flow['id']}/execute", json={"message": "hello"}).get_json()["answer"] == "Hi."
+    usage = owner.get(f"{API}/orgs/{owner.organization_id}/usage").get_json()
+    assert usage["by_chatbot"] == [{"chatbot_id": None, "chatflow_id": flow["id"], "name": "Spender",
+                                    "prompt_tokens": 42, "completion_tokens": 7}]

@@ -70,3 +70,10 @@ class ChatflowView(ReadOnlyView):
     column_list = ("name", "workspace_id", "status", "version", "public_id", "created_at")
     column_searchable_list = ("name", "public_id")
     column_filters = ("status", "name")
+
+
+class ChatflowVersionView(ReadOnlyView):
+    """Published graphs: read-only here as everywhere (a version never changes; the builder publishes and rolls
+    back)."""
+    column_list = ("chatflow", "number", "note", "workspace_id", "created_at")
+    column_filters = ("number",)

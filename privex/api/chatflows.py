@@ -12,12 +12,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from privex.api.answers import SSE_EVENT, AnswerSchema, answer, sse
-from privex.api.chatbots import ChatMessageSchema, ChatSessionArgs, ChatSessionSchema
+from privex.api.chatbots import ChatbotAnalyticsSchema, ChatMessageSchema, ChatSessionArgs, ChatSessionSchema
 from privex.api.pagination import SelectPage
 from privex.extensions import db
 from privex.models import ChatMessage, ChatSession, Chatflow
 from privex.models.bots import BOT_STATUSES
-from privex.services import conversations
+from privex.services import analytics, conversations
 from privex.services.chatflows import runtime
 from privex.services.chatflows.runtime import trace_entry
 from privex.services.chatflows import store as service
@@ -28,6 +28,14 @@ blp = Blueprint("chatflows", __name__, url_prefix="/chatflows", description="Cha
 
 GRAPH_LIST = {"description": "see docs/chatflows.md: nodes {id, type, version, config, position, retry, on_error, "
                              "default}; edges {source, source_port, target, target_port}"}
+
+
+# The events of a test run streamed: the engine's own, a trace per node and a pause among them.
+FLOW_SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string", "enum": ["trace", "delta", "citations", "pause", "done", "error"]},
+    "data": {"type": "string", "description": "the event as JSON: `type` and, by type, `node_id`, `node_type`, "
+                                              "`inputs`, `outputs`, `duration_ms`, `error` (trace); `text`; "
+                                              "`citations`; `question`, `state` (pause); `message` (error)"}}}
 
 
 class ChatflowCreateSchema(Schema):
@@ -103,7 +111,7 @@ class PublishSchema(Schema):
 
 
 class RollbackSchema(Schema):
-    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    version = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class ExecuteSchema(Schema):
@@ -315,7 +323,7 @@ class Test(ResourceView):
 
     @blp.arguments(TestRunSchema)
     @blp.response(200, TestResultSchema)
-    @blp.alt_response(200, schema=SSE_EVENT, content_type="text/event-stream",
+    @blp.alt_response(200, schema=FLOW_SSE_EVENT, content_type="text/event-stream",
                       description="with `stream: true`: the engine's events (trace per node, delta, pause, done)")
     def post(self, payload, chatflow_id):
         """Run the working copy (or a graph sent with the request) once and return each node's trace; nothing is
@@ -406,3 +414,13 @@ class ChatflowSession(ResourceView):
         if session.chatflow_id != chatflow_id:
             raise NotFound("ChatSession not found.")
         return session
+
+
+@blp.route("/<uuid:chatflow_id>/analytics")
+class ChatflowAnalytics(ResourceView):
+    resources = {"chatflow_id": Chatflow}
+
+    @blp.response(200, ChatbotAnalyticsSchema)
+    def get(self, chatflow_id):
+        """Conversations, messages, latency, tokens, ratings and leads, as a chatbot's (test runs left out)"""
+        return analytics.chatbot_summary(self.found["chatflow_id"])

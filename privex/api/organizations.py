@@ -258,7 +258,8 @@ class UsageSchema(Schema):
     completion_tokens = fields.Integer()
     total_tokens = fields.Integer()
     estimated_share = fields.Float(metadata={"description": "share of calls whose tokens were estimated"})
-    by_chatbot = fields.List(fields.Dict(), metadata={"description": "per bot: chatbot_id, name, tokens"})
+    by_chatbot = fields.List(fields.Dict(), metadata={
+        "description": "per bot: chatbot_id (or chatflow_id), name, tokens"})
 
 
 @blp.route("/<uuid:org_id>/usage")

@@ -11,16 +11,22 @@ import sqlalchemy as sa
 
 from privex.clock import now
 from privex.extensions import db
-from privex.models import (ChatMessage, ChatSession, Chatbot, Document, KnowledgeBase, Lead, MessageFeedback,
+from privex.models import (ChatMessage, ChatSession, Chatbot, Chatflow, Document, KnowledgeBase, Lead, MessageFeedback,
                            Organization, TokenUsage)
 from privex.models.knowledge import DOCUMENT_STATUSES
 from privex.services import components
 from privex.services.errors import Invalid
 
 
-def chatbot_summary(chatbot: Chatbot) -> dict:
-    """Conversations, messages, answers, average latency, tokens, ratings, unanswered questions and leads."""
-    real = sa.select(ChatSession.id).where(ChatSession.chatbot_id == chatbot.id, ChatSession.is_test.is_(False))
+def _owned_by(bot: Chatbot | Chatflow, model=ChatSession):
+    """The condition "this row is the bot's": on ``chatflow_id`` for a chatflow, ``chatbot_id`` for a chatbot."""
+    return (model.chatflow_id if isinstance(bot, Chatflow) else model.chatbot_id) == bot.id
+
+
+def chatbot_summary(chatbot: Chatbot | Chatflow) -> dict:
+    """Conversations, messages, answers, average latency, tokens, ratings, unanswered questions and leads of a
+    chatbot or a chatflow (test conversations left out)."""
+    real = sa.select(ChatSession.id).where(_owned_by(chatbot), ChatSession.is_test.is_(False))
     messages = sa.select(ChatMessage).where(ChatMessage.session_id.in_(real)).subquery()
     row = db.session.execute(sa.select(
         sa.func.count(), sa.func.count().filter(messages.c.role == "assistant"),
@@ -35,10 +41,10 @@ def chatbot_summary(chatbot: Chatbot) -> dict:
             "prompt_tokens": row[3], "completion_tokens": row[4], "unanswered": row[5],
             "thumbs_up": ratings.get(1, 0), "thumbs_down": ratings.get(-1, 0),
             "leads": db.session.scalar(sa.select(sa.func.count()).select_from(Lead).where(
-                Lead.chatbot_id == chatbot.id))}
+                _owned_by(chatbot, Lead)))}
 
 
-def messages_per_day(chatbot: Chatbot, days: int = 30) -> list[dict]:
+def messages_per_day(chatbot: Chatbot | Chatflow, days: int = 30) -> list[dict]:
     """Messages (questions and answers) of the bot's real conversations on each of the last ``days`` days, oldest
     first, today included and days without any given as 0. Days are UTC days, as every stored time is UTC."""
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
@@ -48,8 +54,7 @@ def messages_per_day(chatbot: Chatbot, days: int = 30) -> list[dict]:
     day = sa.func.date(sa.func.timezone("UTC", ChatMessage.created_at))
     counted = dict(db.session.execute(
         sa.select(day, sa.func.count()).join(ChatSession, ChatSession.id == ChatMessage.session_id)
-        .where(ChatSession.chatbot_id == chatbot.id, ChatSession.is_test.is_(False),
-               ChatMessage.created_at >= datetime_at(first))
+        .where(_owned_by(chatbot), ChatSession.is_test.is_(False), ChatMessage.created_at >= datetime_at(first))
         .group_by(day)).all())
     return [{"day": first + timedelta(days=offset), "messages": counted.get(first + timedelta(days=offset), 0)}
             for offset in range(days)]
@@ -69,15 +74,19 @@ def organization_usage(organization: Organization, days: int) -> dict:
         sa.func.coalesce(sa.func.sum(TokenUsage.completion_tokens), 0),
         sa.func.count().filter(TokenUsage.estimated)).where(*scope)).one()
     rows = db.session.execute(sa.select(
-        TokenUsage.chatbot_id, Chatbot.name, sa.func.sum(TokenUsage.prompt_tokens),
-        sa.func.sum(TokenUsage.completion_tokens)).outerjoin(Chatbot, Chatbot.id == TokenUsage.chatbot_id)
-        .where(*scope).group_by(TokenUsage.chatbot_id, Chatbot.name)
+        TokenUsage.chatbot_id, TokenUsage.chatflow_id, sa.func.coalesce(Chatbot.name, Chatflow.name),
+        sa.func.sum(TokenUsage.prompt_tokens), sa.func.sum(TokenUsage.completion_tokens))
+        .outerjoin(Chatbot, Chatbot.id == TokenUsage.chatbot_id)
+        .outerjoin(Chatflow, Chatflow.id == TokenUsage.chatflow_id)
+        .where(*scope).group_by(TokenUsage.chatbot_id, TokenUsage.chatflow_id, Chatbot.name, Chatflow.name)
         .order_by(sa.func.sum(TokenUsage.prompt_tokens + TokenUsage.completion_tokens).desc(),
-                  TokenUsage.chatbot_id)).all()
+                  TokenUsage.chatbot_id, TokenUsage.chatflow_id)).all()
     return {"since": since, "messages": count, "prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion, "estimated_share": round(estimated / count, 3) if count else 0.0,
-            "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None, "name": name,
-                            "prompt_tokens": int(p), "completion_tokens": int(c)} for bot_id, name, p, c in rows]}
+            "by_chatbot": [{"chatbot_id": str(bot_id) if bot_id else None,
+                            **({"chatflow_id": str(flow_id)} if flow_id else {}), "name": name,
+                            "prompt_tokens": int(p), "completion_tokens": int(c)}
+                           for bot_id, flow_id, name, p, c in rows]}
 
 
 def organization_tokens_per_day(organization: Organization, days: int) -> list[dict]:

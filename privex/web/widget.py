@@ -6,11 +6,10 @@ authenticates by API key or by the page's origin, never by cookie.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, send_from_directory, url_for
 
-from privex.extensions import db
-from privex.models import Chatbot
+from privex.services import conversations
+from privex.services.errors import NotFound
 from privex.urls import public_url
 from privex.web.shell import public_page
 
@@ -33,8 +32,9 @@ def widget_js():
 @public_page
 def demo(public_id: str):
     """A plain page carrying the widget for one bot, on the app's own origin, to try the bot before embedding it."""
-    bot = db.session.scalar(sa.select(Chatbot).where(Chatbot.public_id == public_id))
-    if bot is None or bot.status != "active":  # as on the public API: only a live bot chats
+    try:
+        bot = conversations.live_bot(public_id)  # as on the public API: only a live bot or published flow chats
+    except NotFound:
         abort(404)
     # The snippet names the configured address (PRIVEX_PUBLIC_URL), never the Host header this request came with.
     return render_template("widget/demo.html", bot=bot, widget_src=public_url(url_for("web.widget.widget_js")))

@@ -21,6 +21,14 @@ RUNS = {
     "knowledge_base": ({"knowledge_bases": ["kb"], "query": "q"},
                        {"citations": [{"text": "chunk about q"}], "text": "chunk about q"}),
     "human_input": ({"question": "Name?"}, {"_pause": "Name?"}),
+    "code": ({"code": "def main(x):\n    return {'x': x}\n", "inputs": {"x": "1"}}, {"ran": {"x": "1"}}),
+    "http_request": ({"url": "https://example.com/a"}, {"status": 200, "headers": {"Content-Type": "application/json"},
+                                                       "body": '{"a": 1}', "json": {"a": 1}, "truncated": False}),
+    "database": ({"credential_id": "c", "query": "SELECT 1"}, {"rows": [{"one": 1}], "row_count": 1}),
+    "question_classifier": ({"classes": [{"name": "greeting", "description": "hello, hi"}]},
+                            {"_port": "class1", "class": "greeting", "index": 1, "method": "lexical"}),
+    "parameter_extractor": ({"parameters": [{"name": "n", "type": "number"}]}, {"n": None, "missing": [],
+                                                                             "method": "none"}),
 }
 
 
@@ -36,7 +44,11 @@ def test_node_runs_with_a_valid_config(name):
     jsonschema.Draft202012Validator.check_schema(cls.config_schema)
     jsonschema.validate(config, cls.config_schema)
     ctx = NodeContext(llm_fn=lambda messages, provider: "echo: " + messages[-1]["content"],
-                      retrieve_fn=lambda kbs, query, mode, top_k: [{"text": f"chunk about {query}"}])
+                      retrieve_fn=lambda kbs, query, mode, top_k: [{"text": f"chunk about {query}"}],
+                      code_fn=lambda code, inputs: {"ran": inputs},
+                      http_fn=lambda method, url, headers, body, timeout: {
+                          "status": 200, "headers": {"Content-Type": "application/json"}, "body": '{"a": 1}'},
+                      sql_fn=lambda credential, query, params, rows, timeout: {"rows": [{"one": 1}], "row_count": 1})
     assert cls().run(ctx, {"config": config, "input": "hi"}) == expected
 
 

@@ -1,5 +1,6 @@
 """Where the chatflow engine meets the core: the NodeContext a workspace's flow runs with (its LLM providers, its
-knowledge bases, session memory, the whitelisted environment) and the catalogue of installed node types.
+knowledge bases, session memory, the whitelisted environment, the code sandbox, guarded HTTP and SQL, the workspace's
+credentials) and the catalogue of installed node types.
 
 The engine and the nodes never import services; this module is the one place that hands services to them, as plain
 functions. Token usage of every LLM call a flow makes is collected on the context (``ctx.usage``) for the caller to
@@ -17,7 +18,7 @@ from privex.contracts import ProviderError
 from privex.extensions import state
 from privex.models import Workspace
 from privex.services import chatbots
-from privex.services.chatflows import engine
+from privex.services.chatflows import engine, outbound
 from privex.services.chatflows.context import NodeContext
 from privex.services.errors import Invalid
 from privex.services.retrieval import retrieve
@@ -55,18 +56,19 @@ def context_for(workspace: Workspace, config: dict | None = None, memory: dict |
     defaults = chatbots.resolve_config(workspace, {}, {}) if config is None else config
     usage: list[dict] = []
 
-    def llm(messages, provider: dict) -> str:
+    def llm_stream(messages, provider: dict):
+        """The model's answer piece by piece, as the provider streams it; its usage is kept when it ends."""
         settings = {**defaults, **{key: value for key, value in (provider or {}).items()
                                    if key in ("provider", "model_params", "credential_id")}}
         settings = chatbots.resolve_config(workspace, defaults, settings)
         from privex.services import conversations   # conversations runs flows: imported when first needed
         chosen = conversations.provider_for(settings)
         params = conversations.provider_params(settings, workspace)
-        parts, finished = [], {}
+        finished = {}
         try:
             for event in chosen.chat(messages, params, context=[]):
                 if event["type"] == "delta":
-                    parts.append(event["text"])
+                    yield event["text"]
                 elif event["type"] == "done":
                     finished = event
         except ProviderError as error:
@@ -76,7 +78,9 @@ def context_for(workspace: Workspace, config: dict | None = None, memory: dict |
                       "prompt_tokens": int(tokens.get("prompt_tokens") or 0),
                       "completion_tokens": int(tokens.get("completion_tokens") or 0),
                       "estimated": bool(tokens.get("estimated"))})
-        return "".join(parts)
+
+    def llm(messages, provider: dict) -> str:
+        return "".join(llm_stream(messages, provider))
 
     def knowledge(kb_ids, query, mode, top_k) -> list[dict]:
         if mode not in MODES:
@@ -94,7 +98,13 @@ def context_for(workspace: Workspace, config: dict | None = None, memory: dict |
                  "document_name": hit.document_name, "position": hit.position, "score": round(hit.score, 4)}
                 for number, hit in enumerate(hits[:int(top_k)], start=1)]
 
-    context = NodeContext(llm_fn=llm, retrieve_fn=knowledge, memory=dict(memory or {}), env=flow_env())
+    allow_private = bool(current_app.config.get("CHATFLOW_ALLOW_PRIVATE"))
+    unsafe_code = bool(current_app.config.get("CHATFLOW_UNSAFE_CODE"))
+    credential = outbound.credential_reader(workspace)
+    context = NodeContext(llm_fn=llm, llm_stream_fn=llm_stream, retrieve_fn=knowledge, memory=dict(memory or {}),
+                          env=flow_env(), code_fn=outbound.code_runner(allow_unsafe=unsafe_code),
+                          http_fn=outbound.guarded_http(allow_private=allow_private), credential_fn=credential,
+                          sql_fn=outbound.sql_runner(credential, allow_private=allow_private))
     context.usage = usage
     return context
 

@@ -179,8 +179,8 @@ def deployed(chatflow: Chatflow) -> ChatflowVersion | None:
 
 def rollback(workspace: Workspace, chatflow: Chatflow, number) -> ChatflowVersion:
     """Deploy version ``number`` again (checked against today's node types); the working copy stays. Commits."""
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise Invalid("version must be a version number", errors={"version": ["must be an integer"]})
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number < 2**31:
+        raise Invalid("version must be a version number", errors={"version": ["a whole number from 1"]})
     version = version_of(chatflow, number)
     checked_graph(version.nodes, version.edges)
     chatflow.version = version.number
