@@ -73,8 +73,9 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
 
     # Add a condition by mouse (found by searching), a variable by keyboard, a knowledge base node by mouse.
     search = page.get_by_label("Search the node types")
-    search.fill("cond")
+    search.fill("if / elif")
     expect(page.get_by_role("status").filter(has_text="1 node type matches.")).to_be_visible()
+    expect(page.get_by_role("button", name="Memory", exact=True)).to_be_hidden()
     page.get_by_role("button", name="Condition", exact=True).click()
     expect(node(page, "condition_1")).to_be_focused()
     expect(panel.get_by_role("heading", name="condition_1")).to_be_visible()

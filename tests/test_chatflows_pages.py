@@ -370,7 +370,7 @@ def test_a_viewer_reads_the_canvas_and_changes_nothing(client, olga, workspace):
       for state in ({"paused_at": "nowhere", "variables": {}}, {"paused_at": "r", "variables": 5},
                     {"paused_at": "r", "variables": {}, "rest": ["ghost"]}, {"paused_at": "r", "variables": {},
                                                                              "steps": "many"},
-                    {"paused_at": "r", "variables": {}, "session": []})),
+                    {"paused_at": "r", "variables": {}, "session": "abc"})),
 ])
 def test_odd_bodies_are_refused_never_a_500(client, olga, workspace, body):
     chatflow = new_flow(workspace, olga)

@@ -127,13 +127,12 @@ def test_input(posted: dict, node_ids: set) -> tuple[str, dict | None, str | Non
 
 
 def paused_state(state, node_ids: set) -> bool:
-    """Whether ``state`` has the shape of a paused run of a graph with these nodes (it came back from the
-    browser, so it is checked like any input before the engine reads it)."""
+    """Whether ``state`` looks like a paused run of a graph with these nodes. It came back from the browser: the
+    engine judges its frames, but reads ``steps`` and ``session`` as they are (a made-up one was a 500)."""
+    steps = state.get("steps", 0) if isinstance(state, dict) else None
     return (isinstance(state, dict) and state.get("paused_at") in node_ids
-            and isinstance(state.get("variables"), dict)
-            and isinstance(state.get("rest", []), list) and all(step in node_ids for step in state.get("rest", []))
-            and isinstance(state.get("session", {}), dict)
-            and isinstance(state.get("steps", 0), int) and not isinstance(state.get("steps", 0), bool))
+            and isinstance(state.get("session") or {}, dict)
+            and isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0)
 
 
 def refusal(error: ServiceError):
