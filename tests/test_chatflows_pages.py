@@ -17,7 +17,7 @@ from conftest import rolled_back
 from privex import hookimpl
 from privex.extensions import db
 from privex.models import Chatflow, Organization
-from privex.services import invitations, knowledge
+from privex.services import credentials, invitations, knowledge
 from privex.services.chatflows import store
 from tests.test_web_shell import error_of, html, own_workspace, person, sign_in
 
@@ -219,6 +219,20 @@ def test_a_list_of_knowledge_bases_is_chosen_by_name_not_typed_as_ids(client, ol
     checked = re.findall(r'value="([^"]+)" checked>\s*<label for="[^"]+">([^<]+)</label>', panel)
     assert checked == [(str(handbook.id), "Handbook"), (str(theirs.id), f"{theirs.id} (not in this workspace)")]
     assert ">Price list</label>" in panel and "Sam&#39;s secrets" not in panel
+
+
+def test_a_credential_is_chosen_from_the_workspaces_by_name(client, olga, workspace):
+    chatflow = new_flow(workspace, olga)
+    mine = credentials.create(workspace, olga.id, {"name": "Orders database", "provider": "postgres"},
+                              {"password": "secret-password"})
+    nodes = [node("start", "start"), node("db", "database", {"credential_id": "", "query": "select 1"}),
+             node("r", "response", {"text": "{{ db.rows }}"})]
+    panel = html(client.post(f"/chatflows/{chatflow.id}/panel", json={
+        "nodes": nodes, "edges": [edge("start", "db"), edge("db", "r")], "node_id": "db"}))
+    assert re.search(r'<select id="cfg-credential_id" data-setting="credential_id" data-kind="select"', panel)
+    assert '<option value="">Choose a credential</option>' in panel
+    assert f'<option value="&#34;{mine.id}&#34;">Orders database (postgres)</option>' in panel
+    assert "secret-password" not in panel
 
 
 # -- testing -------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import json
 from flask import jsonify, render_template, request
 
 from privex.extensions import db
-from privex.models import Chatflow, KnowledgeBase
+from privex.models import Chatflow, Credential, KnowledgeBase
 from privex.services.chatflows import runtime, store
 from privex.services.errors import Invalid, ServiceError
 from privex.statuses import status_of
@@ -25,7 +25,7 @@ from privex.web.shell import may, resource_or_404, scoped, workspace_for
 ON_ERROR = (("stop", "Stop the flow with an error"), ("default", "Carry on with the default outputs"),
             ("error_port", "Follow this node’s “error” connections"))
 MAX_MESSAGE = 4000
-MOST_CHOICES = 500  # knowledge bases offered in one list
+MOST_CHOICES = 500  # knowledge bases or credentials offered in one list
 
 
 @bp.post("/<chatflow_id>/graph")
@@ -58,7 +58,7 @@ def panel(chatflow_id):
     types = {entry["type"]: entry for entry in runtime.catalogue()}
     entry = types.get(node["type"])
     fields, rest = config_fields((entry or {}).get("config_schema") or {}, node.get("config") or {}, messages,
-                                 knowledge=knowledge_choices())
+                                 knowledge=knowledge_choices(), credentials=credential_choices())
     return render_template(
         "partials/chatflows/panel.html", chatflow=chatflow, node=node, entry=entry, fields=fields, rest=rest,
         policies=policies(node), on_error=ON_ERROR, types=types, type_label=type_label,
@@ -146,6 +146,13 @@ def knowledge_choices() -> list[tuple[str, str]]:
     rows = db.session.execute(scoped(KnowledgeBase).with_only_columns(KnowledgeBase.id, KnowledgeBase.name)
                               .order_by(KnowledgeBase.name, KnowledgeBase.id).limit(MOST_CHOICES)).all()
     return [(str(kb_id), name) for kb_id, name in rows]
+
+
+def credential_choices() -> list[tuple[str, str]]:
+    rows = db.session.execute(scoped(Credential).with_only_columns(Credential.id, Credential.name,
+                                                                   Credential.provider)
+                              .order_by(Credential.name, Credential.id).limit(MOST_CHOICES)).all()
+    return [(str(credential_id), f"{name} ({provider})") for credential_id, name, provider in rows]
 
 
 def policies(node: dict) -> dict:

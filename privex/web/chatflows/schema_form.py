@@ -9,7 +9,8 @@ and refuses beside its field before it reaches the graph. Which field a kind of 
 - ``boolean`` -> a checkbox;
 - an ``array`` of plain strings -> a text area, one item per line; but a list of knowledge bases (a setting named
   ``knowledge_bases`` or ``knowledge_base_ids``: no schema keyword says "an id of this workspace's knowledge
-  bases") -> a checkbox per knowledge base of the workspace, so nobody has to copy ids;
+  bases") -> a checkbox per knowledge base of the workspace, so nobody has to copy ids; likewise a text setting
+  named ``credential_id`` -> a select of the workspace's credentials;
 - any other ``object`` / ``array`` -> a JSON text area.
 
 The validator's messages (``cases/0/op: 'x' is not one of ...``, ``'query' is a required property``) are put beside
@@ -41,6 +42,7 @@ class ConfigField:
     required: bool = False
     hint: str | None = None
     options: list = field(default_factory=list)   # (json value, label) for a select; (id, name) for checks
+    empty_choice: str | None = None                 # a select's first, empty option
     minimum: float | None = None
     maximum: float | None = None
     errors: list[str] = field(default_factory=list)
@@ -85,12 +87,15 @@ def shown(kind: str, value):
 
 
 KNOWLEDGE_LISTS = ("knowledge_bases", "knowledge_base_ids")
+CREDENTIAL = "credential_id"
 
 
 def config_fields(schema: dict, config: dict, messages: list[str] | None = None,
-                  knowledge: list[tuple[str, str]] | None = None) -> tuple[list[ConfigField], list]:
+                  knowledge: list[tuple[str, str]] | None = None,
+                  credentials: list[tuple[str, str]] | None = None) -> tuple[list[ConfigField], list]:
     """The fields of a settings form for ``config`` under ``schema``, and the messages no field took;
-    ``knowledge``: the workspace's knowledge bases as (id, name), offered as checkboxes where a setting lists them."""
+    ``knowledge``: the workspace's knowledge bases as (id, name), offered as checkboxes where a setting lists them;
+    ``credentials``: its credentials as (id, label), offered in a select for a ``credential_id``."""
     schema = schema if isinstance(schema, dict) else {}
     config = config if isinstance(config, dict) else {}
     required = set(schema.get("required") or ())
@@ -111,6 +116,13 @@ def config_fields(schema: dict, config: dict, messages: list[str] | None = None,
             item.options = list(knowledge) + [(kb_id, f"{kb_id} (not in this workspace)") for kb_id in chosen
                                               if kb_id not in known]
             item.hint = hint_of(prop, "checks")
+        elif kind == "text" and name == CREDENTIAL and credentials:
+            current = config.get(name)
+            item.kind, item.value, item.empty_choice = "select", json.dumps(current) if current else "", \
+                "Choose a credential"
+            item.options = [(json.dumps(cred_id), label) for cred_id, label in credentials]
+            if current and current not in {cred_id for cred_id, _ in credentials}:
+                item.options.append((json.dumps(current), f"{current} (not in this workspace)"))
         elif kind == "lines" and name in KNOWLEDGE_LISTS:
             item.hint = " ".join(filter(None, (item.hint, "This workspace has no knowledge base yet: add your "
                                                           "documents in Knowledge, then choose them here.")))
