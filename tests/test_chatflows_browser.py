@@ -219,7 +219,7 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
         start_id, "variable_1", "condition_1", "knowledge_base_1", answer_id, "response_1")}
     assert lefts[start_id] < lefts["variable_1"] < lefts["condition_1"] < lefts["knowledge_base_1"] \
         < lefts[answer_id] and lefts["response_1"] == lefts["knowledge_base_1"]
-    page.get_by_role("button", name="Save", exact=True).click()
+    page.keyboard.press("Control+s")
     expect(said).to_have_text("Saved.")
 
     # Test it: the cited answer and each node's trace; then the other branch.

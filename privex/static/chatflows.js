@@ -775,6 +775,11 @@
   });
 
   document.addEventListener("keydown", function (event) {
+    if (canWrite && (event.ctrlKey || event.metaKey) && (event.key === "s" || event.key === "S")) {
+      event.preventDefault();  // Ctrl+S / Cmd+S saves the graph, wherever the focus is
+      save();
+      return;
+    }
     if (!canWrite || !selected || selected.edge === undefined) return;
     if (event.key !== "Delete" && event.key !== "Backspace") return;
     if (event.target.closest && event.target.closest("input, textarea, select, [contenteditable]")) return;

@@ -78,7 +78,7 @@ def test(chatflow_id):
         nodes, edges = posted_graph(posted)
         message, state, answer = test_input(posted, {n["id"] for n in nodes})
         events = list(runtime.test_run(workspace_for("resources.write"), nodes, edges, message, state=state,
-                                       answer=answer))
+                                       answer=answer, config=chatflow.config))  # its model, as visitors get
     except ServiceError as error:
         return refusal(error)
     return render_template("partials/chatflows/test_result.html", chatflow=chatflow, message=message, answer=answer,
