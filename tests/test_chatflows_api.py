@@ -343,3 +343,22 @@ def test_the_organizations_usage_names_the_chatflow_that_spent_the_tokens(owner,
     usage = owner.get(f"{API}/orgs/{owner.organization_id}/usage").get_json()
     assert usage["by_chatbot"] == [{"chatbot_id": None, "chatflow_id": flow["id"], "name": "Spender",
                                     "prompt_tokens": 42, "completion_tokens": 7}]
+
+
+def test_a_test_run_calls_an_api_with_a_stored_credential(owner, httpserver, app, monkeypatch):  # noqa: F811
+    monkeypatch.setitem(app.config, "CHATFLOW_ALLOW_PRIVATE", True)  # the API below is on 127.0.0.1
+    credential = owner.post(f"{API}/credentials", json={"name": "CRM", "provider": "custom",
+                                                        "secret": {"token": "crm-token-0042"}}).get_json()
+    httpserver.expect_request("/customers/7", headers={"Authorization": "Bearer crm-token-0042"}).respond_with_json(
+        {"name": "Ada", "plan": "pro"})
+    nodes = [{"id": "start", "type": "start", "config": {}},
+             {"id": "crm", "type": "http_request", "config": {
+                 "url": httpserver.url_for("/customers/7"), "auth": {"type": "bearer",
+                                                                     "credential_id": credential["id"]}}},
+             {"id": "answer", "type": "response", "config": {"text": "{{ crm.json.name }} is on {{ crm.json.plan }}"}}]
+    edges = [{"source": a, "source_port": "out", "target": b, "target_port": "in"}
+             for a, b in (("start", "crm"), ("crm", "answer"))]
+    flow = create(owner, "CRM lookup", nodes, edges)
+    tested = owner.post(f"{API}/chatflows/{flow['id']}/test", json={"message": "who?"}).get_json()
+    assert tested["answer"] == "Ada is on pro", tested
+    assert tested["trace"][1]["outputs"]["status"] == 200

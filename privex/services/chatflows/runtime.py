@@ -15,7 +15,7 @@ import os
 from flask import current_app
 
 from privex.contracts import ProviderError
-from privex.extensions import state
+from privex.extensions import db, state
 from privex.models import Workspace
 from privex.services import chatbots
 from privex.services.chatflows import engine, outbound
@@ -126,5 +126,12 @@ def test_run(workspace: Workspace, nodes, edges, message, *, state=None, answer=
     if state is not None:
         if not isinstance(state, dict) or "paused_at" not in state:
             raise Invalid("state must be the state of a paused run", errors={"state": ["not a paused run's state"]})
-        return engine.resume(state, answer, graph, registry(), context)
-    return engine.run(graph, registry(), context, message)
+        return _kept(engine.resume(state, answer, graph, registry(), context))
+    return _kept(engine.run(graph, registry(), context, message))
+
+
+def _kept(events):
+    """The run's events; when they end, what the run wrote on the way (the audit entries of the credentials its
+    nodes read) is committed, though a test run stores nothing else."""
+    yield from events
+    db.session.commit()
