@@ -9,7 +9,7 @@ node with the arrow keys, deletes one with the Delete key, tests the flow and re
 trace, publishes, edits and publishes version 2, rolls back to version 1 — which the public API then answers with —
 and at last deletes it, confirmed in a dialog. The list and the canvas are checked by axe-core (0 serious or
 critical violations) at desktop width and at 360 px, where the canvas scrolls inside its box and nothing scrolls
-sideways; screenshots go to tests/screenshots/.
+sideways; screenshots go to tests/screenshots/. A second test answers a flow that pauses to ask a question.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import pytest
 import sqlalchemy as sa
 
 from privex.extensions import db
-from privex.models import Chatflow
-from tests.test_builder_browser import PHONE, Tab, sign_in
+from privex.models import Chatflow, Workspace
+from privex.services.chatflows import store
+from tests.test_builder_browser import PHONE, Tab, make_person, sign_in
 from tests.test_chatbots_browser import with_handbook
 from tests.test_public_api import events_of
 from tests.test_widget_browser import PASSAGE, QUESTION, browser, live  # noqa: F401 (fixtures)
@@ -310,3 +311,36 @@ def visitor_answer(app, message: str) -> str:
     answered = client.post(f"{url}/sessions/{session}/messages", json={"message": message, "stream": True},
                            headers={"Origin": site})
     return "".join(data["text"] for kind, data in events_of(answered) if kind == "delta")
+
+
+def test_a_test_run_that_asks_a_question_carries_on_with_the_answer(live, browser):  # noqa: F811
+    app, base = live
+    user_id, workspace_id = make_person(app, "olga@example.com", "Olga")[0::2]
+    with app.app_context():
+        nodes = [{"id": "start", "type": "start", "config": {}, "position": {"x": 40, "y": 40}},
+                 {"id": "ask", "type": "human_input", "config": {"question": "Which order number?"},
+                  "position": {"x": 300, "y": 40}},
+                 {"id": "reply", "type": "response", "config": {"text": "Looking up order {{ ask.answer }}."},
+                  "position": {"x": 560, "y": 40}}]
+        edges = [{"source": "start", "source_port": "out", "target": "ask", "target_port": "in"},
+                 {"source": "ask", "source_port": "out", "target": "reply", "target_port": "in"}]
+        chatflow_id = store.create(db.session.get(Workspace, workspace_id), user_id, "Orders", nodes=nodes,
+                                   edges=edges).id
+    tab = Tab(browser)
+    page = tab.page
+    sign_in(page, base, "olga@example.com")
+    page.goto(f"{base}/chatflows/{chatflow_id}")
+    page.get_by_label("Message").fill("Where is my parcel?")
+    page.get_by_role("button", name="Run the test").click()
+    result = page.locator("[data-cf-result]")
+    expect(result.get_by_role("heading", name="The flow asks a question")).to_be_focused()
+    result.get_by_role("button", name="Answer and carry on").click()
+    expect(result.locator("#cf-resume-answer-error")).to_have_text("Type your answer.")
+    result.get_by_label("Which order number?").fill("A-42")
+    result.get_by_role("button", name="Answer and carry on").click()
+    expect(result.locator(".cf-answer .text")).to_have_text("Looking up order A-42.")
+    expect(result.locator(".cf-step-head strong")).to_have_text(["ask", "reply"])
+    problems = tab.check("chatflow-canvas-resumed")
+    tab.close()
+    assert not tab.problems, tab.problems
+    assert not problems, problems
