@@ -274,7 +274,7 @@ def test_a_paused_run_asks_and_an_answer_carries_it_on(client, olga, workspace):
     state = json.loads(re.search(r'data-state="([^"]+)"', paused).group(1).replace("&#34;", '"'))
     resumed = html(client.post(f"/chatflows/{chatflow.id}/test",
                                json={**graph, "message": "where is my parcel?", "state": state, "answer": "A-42"}))
-    assert '<p class="text">Looking up order A-42.</p>' in resumed
+    assert '<p class="text">Looking up order A-42.</p>' in resumed and "with your answer “A-42”" in resumed
 
 
 # -- publish, roll back, delete ------------------------------------------------------------------------------------
