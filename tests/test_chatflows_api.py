@@ -362,3 +362,22 @@ def test_a_test_run_calls_an_api_with_a_stored_credential(owner, httpserver, app
     tested = owner.post(f"{API}/chatflows/{flow['id']}/test", json={"message": "who?"}).get_json()
     assert tested["answer"] == "Ada is on pro", tested
     assert tested["trace"][1]["outputs"]["status"] == 200
+
+
+def test_a_made_up_pause_state_is_refused_as_the_flows_error_not_a_crash(owner):  # noqa: F811
+    nodes = [{"id": "start", "type": "start", "config": {}},
+             {"id": "ask", "type": "human_input", "config": {"question": "Name?"}},
+             {"id": "answer", "type": "response", "config": {"text": "Hi {{ ask.answer }}"}}]
+    edges = [{"source": "start", "source_port": "out", "target": "ask", "target_port": "in"},
+             {"source": "ask", "source_port": "out", "target": "answer", "target_port": "in"}]
+    flow = create(owner, "Pauses", nodes, edges)
+    state = owner.post(f"{API}/chatflows/{flow['id']}/test", json={"message": "x"}).get_json()["state"]
+    for bad in ({**state, "steps": "many"}, {**state, "session": "abc"}, {**state, "steps": -1},
+                {"paused_at": "ask"}, {**state, "paused_at": "nowhere"}):
+        response = owner.post(f"{API}/chatflows/{flow['id']}/test", json={"state": bad, "answer": "Ada"})
+        assert response.status_code in (200, 422), (bad, response.status_code)
+        if response.status_code == 200:
+            assert response.get_json()["status"] == "error" and "start again" in response.get_json()["error"][
+                "message"]
+    assert owner.post(f"{API}/chatflows/{flow['id']}/test",
+                      json={"state": state, "answer": "Ada"}).get_json()["answer"] == "Hi Ada"

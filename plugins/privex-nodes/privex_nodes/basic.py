@@ -19,6 +19,7 @@ def text_of(value) -> str:
 
 
 class StartNode:
+    """Where every run begins: its ``text`` output is the visitor's message."""
     name, version, role = "start", "1", "start"
     config_schema = {"type": "object", "additionalProperties": False, "properties": {}}
     inputs, outputs = (), ("out",)
@@ -275,6 +276,7 @@ class LlmNode:
 
 
 class KnowledgeBaseNode:
+    """Search one or more knowledge bases: outputs the best passages as ``text`` and as ``citations``."""
     name, version = "knowledge_base", "1"
     config_schema = {"type": "object", "required": ["knowledge_bases", "query"], "additionalProperties": False,
                      "properties": {"knowledge_bases": {"type": "array", "items": {"type": "string"}, "minItems": 1},

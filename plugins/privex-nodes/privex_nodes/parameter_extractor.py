@@ -122,6 +122,8 @@ def _by_rule(param: dict, text: str, used_numbers: list):
 
 
 class ParameterExtractorNode:
+    """Pull named values (text, numbers, yes/no, lists) out of a message with the model, or with plain rules when
+    the model gives none; lists what is ``missing``."""
     name, version = "parameter_extractor", "1"
     config_schema = {"type": "object", "required": ["parameters"], "additionalProperties": False, "properties": {
         "text": {"type": "string", "maxLength": 20000},

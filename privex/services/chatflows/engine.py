@@ -425,14 +425,17 @@ def resume(state, answer, graph, registry, context: NodeContext, *, budgets=None
     r = _Run(graph, registry, context, budgets)
     try:
         stack = _thaw(_frames_of(state, r))
+        steps, session = state.get("steps") or 0, state.get("session") or {}
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0 or not isinstance(session, dict):
+            stack = None                            # a state made up by a client: its counters are not ours
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         stack = None
     if stack is None or not stack:
         yield {"type": "error", "message": "The paused run's state does not fit this chatflow; start again.",
                "node_id": None, "trace": []}
         return
-    r.steps = int(state.get("steps") or 0)
-    context.memory.update(state.get("session") or {})
+    r.steps = steps
+    context.memory.update(session)
 
     def events():
         yield from r.step(stack, state["paused_at"], answer)
