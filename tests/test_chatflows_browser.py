@@ -27,6 +27,8 @@ from tests.test_builder_browser import PHONE, Tab, make_person, sign_in
 from tests.test_chatbots_browser import with_handbook
 from tests.test_public_api import events_of
 from tests.test_widget_browser import PASSAGE, QUESTION, browser, live  # noqa: F401 (fixtures)
+from tests.test_widget_browser import ask as ask_in_widget
+from tests.test_widget_browser import widget
 
 pytestmark = pytest.mark.slow
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -267,6 +269,13 @@ def test_build_a_branching_flow_on_the_canvas_test_it_publish_twice_and_roll_bac
     assert visitor_answer(app, "Hello") == "Ask me about holidays. You said: hello"
     node(page, "response_1").click()
     expect(panel.get_by_label("Text")).to_have_value("Version two: {{ variable_1.topic }}")
+    # The chat widget (its demo page) answers with the deployed version too, as a chatbot's does.
+    with app.app_context():
+        public_id = db.session.scalar(sa.select(Chatflow.public_id))
+    page.goto(f"{base}/widget/demo/{public_id}")
+    widget(page).locator("button.bubble").click()
+    ask_in_widget(page, "Hello")
+    expect(widget(page).locator(".msg.assistant .text").last).to_have_text("Ask me about holidays. You said: hello")
     page.goto(f"{base}/chatflows")
     expect(page.locator(".bot-list")).to_contain_text("Handbook triage")
     problems["list"] = tab.check("chatflows-list")
