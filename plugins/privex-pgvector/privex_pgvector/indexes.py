@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 THRESHOLD = 5000  # chunks a knowledge base has before it gets an HNSW index of its own
 PREFIX = "plg_pgvector_hnsw_"
 BUILD_MEMORY = "256MB"  # maintenance_work_mem of a build: the graph of ~100k chunks of 384 dimensions fits
+LOCK = "privex_pgvector_own_indexes"  # the advisory lock of the process doing the upkeep
 _NAME = re.compile(rf"^{PREFIX}(\d+)_kb_([0-9a-f]{{32}})$")
 
 
@@ -77,6 +78,17 @@ def upkeep(threshold: int | None = None) -> int:
 
 
 def _upkeep(connection, threshold: int, concurrently: str) -> int:
+    # One process at a time (every worker runs the housekeeping as it starts): a second one would find the first's
+    # index half built (invalid) and drop it. The others leave the work to it.
+    if not connection.execute(sa.text("SELECT pg_try_advisory_lock(hashtext(:name))"), {"name": LOCK}).scalar():
+        return 0
+    try:
+        return _build_and_drop(connection, threshold, concurrently)
+    finally:
+        connection.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": LOCK})
+
+
+def _build_and_drop(connection, threshold: int, concurrently: str) -> int:
     changed = 0
     have = existing(connection)
     want = wanted(connection, threshold)

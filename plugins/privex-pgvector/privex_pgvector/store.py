@@ -23,6 +23,7 @@ Writes go through the Flask-SQLAlchemy session, so they commit or roll back with
 
 from __future__ import annotations
 
+import logging
 import uuid
 import weakref
 from typing import Any, Sequence
@@ -64,6 +65,7 @@ ADD_BATCH = 1000  # rows per INSERT (14 parameters each)
 # A chunk holding none of the rare terms can only score on common ones, whose IDF is low. 0 scores every match.
 KEYWORD_BUDGET = 1000
 _indexed: set[int] = set()
+log = logging.getLogger(__name__)
 
 
 def ensure_index(dimension: int) -> None:
@@ -460,9 +462,14 @@ def _configure(dbapi_connection, record, proxy) -> None:
     ef_search = _ef_search(CANDIDATES)
     if record.info.get(_CONFIGURED) == ef_search:
         return
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute(f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {ef_search}")
-    dbapi_connection.commit()
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {ef_search}")
+        dbapi_connection.commit()
+    except Exception:  # noqa: BLE001 - a search then sets them for its transaction (``_run``); the checkout goes on
+        log.warning("pgvector: could not set the HNSW settings of a pooled connection", exc_info=True)
+        dbapi_connection.rollback()
+        return
     record.info[_CONFIGURED] = ef_search
 _STATEMENTS: dict = {}
 
