@@ -420,3 +420,20 @@ def test_pooled_connections_carry_the_hnsw_settings_so_a_search_needs_no_round_t
             db.session.execute(sa.delete(Organization).where(Organization.id == organization_id))
             db.session.commit()
             db.session.remove()
+
+
+def test_a_knowledge_base_keeps_its_own_index_down_to_half_the_threshold(database, kb, monkeypatch):
+    """One that hovers around the threshold is not rebuilt again and again: its index goes below half of it."""
+    from privex_pgvector import indexes
+
+    monkeypatch.setattr(indexes, "THRESHOLD", 6)
+    knowledge_base = kb("shrinking")
+    store, _ = add_document(database, knowledge_base, [(f"Chunk {n}", unit(1, n, 0, 1), {}) for n in range(8)])
+    own = indexes.name(DIM, knowledge_base.id)
+    node_ids = [node.node_id for node in store.get_nodes()]
+    assert indexes.upkeep() >= 1 and own in indexes.existing(database.session.connection())
+    store.delete_nodes(node_ids[:3])  # 5 chunks: under the threshold, not under half of it
+    assert indexes.upkeep() == 0 and own in indexes.existing(database.session.connection())
+    store.delete_nodes(node_ids[3:6])  # 2 chunks
+    assert indexes.upkeep() >= 1 and own not in indexes.existing(database.session.connection())
+    assert [node.get_content() for node in store.get_nodes()] == ["Chunk 6", "Chunk 7"]
