@@ -14,7 +14,8 @@ statements render it so: a bound parameter does not prove a partial index's pred
 holds that knowledge base alone: about a tenth of the tuples and buffers, and better recall (BENCHMARKS.md).
 
 The indexes are built with ``CREATE INDEX CONCURRENTLY`` (ingestion and queries go on while one is built) in a
-connection of their own, by the worker's housekeeping, and dropped the same way once their knowledge base is deleted
+connection of their own, right after the transaction that stored the chunks taking a knowledge base past the
+threshold commits (``grown``) or else by the worker's housekeeping, and dropped the same way once their knowledge base is deleted
 or has shrunk below half the threshold (so one that hovers around it is not rebuilt again and again). A chunk of such
 a knowledge base is written to both indexes; ingestion's cost is dominated by embedding, which this does not change.
 Below the threshold the table-wide index (or, for a small knowledge base, an exact scan the planner prefers) is
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 THRESHOLD = 5000  # chunks a knowledge base has before it gets an HNSW index of its own
 PREFIX = "plg_pgvector_hnsw_"
 BUILD_MEMORY = "256MB"  # maintenance_work_mem of a build: the graph of ~100k chunks of 384 dimensions fits
+_PENDING = "privex_pgvector_index_pending"  # a session's info key: a build waits for its commit
 LOCK = "privex_pgvector_own_indexes"  # the advisory lock of the process doing the upkeep
 _NAME = re.compile(rf"^{PREFIX}(\d+)_kb_([0-9a-f]{{32}})$")
 
@@ -66,9 +68,38 @@ def wanted(connection, threshold: int) -> dict[str, tuple[int, uuid.UUID]]:
 
 def upkeep(threshold: int | None = None) -> int:
     """Build the missing indexes of large knowledge bases and drop those no longer needed; how many it changed."""
-    threshold = THRESHOLD if threshold is None else threshold
     db.session.commit()  # CREATE / DROP INDEX CONCURRENTLY wait for every open transaction, the caller's too
-    bind = db.session.get_bind()
+    return _on(db.session.get_bind(), THRESHOLD if threshold is None else threshold)
+
+
+def grown(session, kb: uuid.UUID, dimension: int) -> None:
+    """``add`` calls this in its transaction: a knowledge base that now has ``THRESHOLD`` chunks or more and no index
+    of its own gets it as soon as that transaction commits, built by the process that stored the chunks (the
+    ingestion worker), so a knowledge base grown by one upload is not searched through the table-wide index until
+    the next housekeeping run. Two cheap reads per stored batch otherwise."""
+    if session.info.get(_PENDING):
+        return
+    chunks = session.execute(sa.text("SELECT chunks FROM plg_pgvector_keyword_statistics WHERE knowledge_base_id = :kb"),
+                             {"kb": kb}).scalar()
+    if (chunks or 0) < THRESHOLD or session.execute(sa.text("SELECT to_regclass(:name)"),
+                                                    {"name": name(dimension, kb)}).scalar() is not None:
+        return
+    session.info[_PENDING] = True
+    bind = session.get_bind()
+
+    def build(committed) -> None:
+        committed.info.pop(_PENDING, None)
+        if isinstance(bind, sa.engine.Connection):
+            return  # inside someone else's transaction (the tests'): nothing is committed yet, the upkeep builds it
+        try:
+            _on(bind, THRESHOLD)
+        except Exception:  # noqa: BLE001 - the chunks are stored; the housekeeping's upkeep tries again
+            log.exception("pgvector: building the index of knowledge base %s failed", kb)
+
+    sa.event.listen(session, "after_commit", build, once=True)
+
+
+def _on(bind, threshold: int) -> int:
     if isinstance(bind, sa.engine.Connection):
         # Bound to a connection inside a transaction of someone else's (the tests' rolled-back one): CONCURRENTLY
         # cannot run in a transaction, the plain statements can.

@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from privex.extensions import db
 from privex.models import Chunk
-from privex_pgvector import keywords
+from privex_pgvector import indexes, keywords
 from privex_pgvector import terms as bm25
 
 # Candidates each side of a query ranks (vector: nearest by cosine; keyword: best by BM25), whatever top_k is: the
@@ -153,6 +153,7 @@ class PGVectorStore(BasePydanticVectorStore):
         # row failed for a document of more than ~5,900 chunks (a PDF of about 10 MB of text, default chunking).
         for start in range(0, len(rows), ADD_BATCH):
             db.session.execute(insert(table).values(rows[start:start + ADD_BATCH]))
+        indexes.grown(db.session(), self._kb, self.embedding_dim)
         return [str(row["id"]) for row in rows]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:

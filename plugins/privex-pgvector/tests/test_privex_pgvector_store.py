@@ -332,7 +332,6 @@ def test_a_large_knowledge_base_gets_an_hnsw_index_of_its_own_which_its_searches
     from privex.services.knowledge import delete_knowledge_base
     from privex_pgvector import indexes
 
-    monkeypatch.setattr(indexes, "THRESHOLD", 6)
     corpus = [(f"Chunk {n} about invoices and cats.", unit(1, n % 3, n % 5, 1), {}) for n in range(8)]
     with app.app_context():
         organization = Organization(name="org-own-index")
@@ -355,6 +354,8 @@ def test_a_large_knowledge_base_gets_an_hnsw_index_of_its_own_which_its_searches
 
             before = searches(large_store)
             db.session.rollback()
+            assert indexes.existing(db.session.connection()) == {}
+            monkeypatch.setattr(indexes, "THRESHOLD", 6)
             assert vector_store_upkeep() >= 1
             built = indexes.existing(db.session.connection())
             assert built.get(own) is True and other not in built
@@ -437,3 +438,35 @@ def test_a_knowledge_base_keeps_its_own_index_down_to_half_the_threshold(databas
     store.delete_nodes(node_ids[3:6])  # 2 chunks
     assert indexes.upkeep() >= 1 and own not in indexes.existing(database.session.connection())
     assert [node.get_content() for node in store.get_nodes()] == ["Chunk 6", "Chunk 7"]
+
+
+def test_the_transaction_taking_a_knowledge_base_past_the_threshold_builds_its_index_when_it_commits(app, monkeypatch):
+    """Ingestion's commit builds it (the worker that stored the chunks), not the next housekeeping run."""
+    from privex.extensions import db
+    from privex_pgvector import indexes
+
+    monkeypatch.setattr(indexes, "THRESHOLD", 6)
+    with app.app_context():
+        organization = Organization(name="org-grown")
+        workspace = Workspace(name="main", organization=organization)
+        db.session.add_all([organization, workspace])
+        db.session.flush()
+        knowledge_base = KnowledgeBase(workspace_id=workspace.id, name="grown", embedding_dim=DIM)
+        db.session.add(knowledge_base)
+        db.session.flush()
+        organization_id, own = organization.id, indexes.name(DIM, knowledge_base.id)
+        try:
+            add_document(db, knowledge_base, [(f"First {n}", unit(1, n, 0, 1), {}) for n in range(4)], name="a")
+            db.session.commit()
+            assert own not in indexes.existing(db.session.connection())  # 4 chunks
+            db.session.rollback()
+            add_document(db, knowledge_base, [(f"Second {n}", unit(1, 0, n, 1), {}) for n in range(4)], name="b")
+            assert own not in indexes.existing(db.session.connection())  # not before the chunks are committed
+            db.session.commit()
+            assert indexes.existing(db.session.connection()).get(own) is True
+        finally:
+            db.session.rollback()
+            db.session.execute(sa.delete(Organization).where(Organization.id == organization_id))
+            db.session.commit()
+            indexes.upkeep(threshold=10 ** 9)
+            db.session.remove()
