@@ -14,7 +14,12 @@ with the app built by ``create_app`` and the migrations applied:
   default, 200 per knowledge base) is stored as is; every other chunk gets a pool vector of its own knowledge base
   plus Gaussian noise, renormalised (embedding 100k texts with the model would take ~45 minutes on 2 cores);
 - rows are loaded with binary ``COPY`` into ``chunks`` (``embedding_dim`` 384), then the store's ``ensure_index(384)``
-  builds the HNSW index after the load (timed) and ``ANALYZE chunks`` runs.
+  builds the HNSW index after the load (timed) and ``ANALYZE chunks`` runs; then ``indexes.upkeep()`` (what the worker's
+  housekeeping runs) gives each knowledge base of ``indexes.THRESHOLD`` chunks or more an HNSW index of its own
+  (timed): at 100k chunks all ten get one, at 10k none. With the table-wide index alone the queried knowledge base's
+  50 nearest took pgvector's iterative scan ~3,900 buffer hits at 100k chunks; with its own index ~780 (see
+  ``privex_pgvector.indexes`` and BENCHMARKS.md). ``BENCH_RETRIEVAL_FOLDER`` keeps the database for ``EXPLAIN
+  (ANALYZE, BUFFERS)`` of the store's statements afterwards (buffer counts do not depend on the machine's load).
 
 Measured per mode, after a warm-up: ``retrieve()`` end to end (the query embedded by the real local model, the store's
 SQL, the document names), the store's ``query()`` alone with a precomputed embedding (SQL plus result building), and
@@ -113,12 +118,16 @@ def _markdown(results: list[dict], seconds: float) -> str:
         f"questions in every mode. *retrieve()* is end to end (query embedding by the local model on the CPU, "
         f"the store's SQL, document names); *store query* is `PGVectorStore.query()` with a precomputed embedding "
         f"(SQL round trips plus building the results); *embedding* is `get_query_embedding` alone.\n\n",
-        "| chunks (queried KB) | load (COPY) | HNSW build | index size | table size (with TOAST) |\n"
-        "|---|---|---|---|---|\n",
+        f"Knowledge bases of {first.get('own_index_threshold', 0):,} chunks or more get an HNSW index of their own "
+        f"(`privex_pgvector.indexes`, built by the housekeeping's `upkeep()`, here right after the load).\n\n",
+        "| chunks (queried KB) | load (COPY) | HNSW build | index size | own indexes: count, build, size | "
+        "table size (with TOAST) |\n|---|---|---|---|---|---|\n",
     ]
     for result in results:
         lines.append(f"| {result['chunks']:,} ({result['kb_chunks']:,}) | {result['load_seconds']:.1f} s | "
-                     f"{result['index_seconds']:.1f} s | {result['index_mb']:.0f} MB | {result['table_mb']:.0f} MB |\n")
+                     f"{result['index_seconds']:.1f} s | {result['index_mb']:.0f} MB | "
+                     f"{result.get('own_indexes', 0)}, {result.get('own_index_seconds', 0):.1f} s, "
+                     f"{result.get('own_index_mb', 0):.0f} MB | {result['table_mb']:.0f} MB |\n")
     lines.append("\n| chunks | mode | retrieve() p50 / p95 / mean (ms) | store query p50 / p95 / mean (ms) | "
                  "retrieve() mean = embedding + store query + rest (ms) |\n|---|---|---|---|---|\n")
     for result in results:
@@ -303,6 +312,17 @@ def child(folder: Path, size: int) -> None:
             keywords.fill(base.id)
         result["fill_seconds"] = time.perf_counter() - started
         db.session.execute(sa.text("ANALYZE chunks"))
+        db.session.commit()
+        # What the worker's housekeeping does next: an HNSW index of its own for each knowledge base past
+        # indexes.THRESHOLD chunks (CREATE INDEX CONCURRENTLY, one after the other).
+        from privex_pgvector import indexes
+        started = time.perf_counter()
+        result["own_indexes"] = indexes.upkeep()
+        result["own_index_seconds"] = time.perf_counter() - started
+        result["own_index_threshold"] = indexes.THRESHOLD
+        result["own_index_mb"] = float(db.session.execute(sa.text(
+            "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) / 1048576.0 FROM pg_class c "
+            "WHERE c.relname LIKE 'plg\\_pgvector\\_hnsw\\_%\\_kb\\_%'")).scalar())
         db.session.commit()
         server["index_options"] = db.session.execute(sa.text(
             "SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE relname = :name"),

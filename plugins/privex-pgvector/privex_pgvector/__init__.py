@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from privex import hookimpl
-from privex_pgvector import keywords
+from privex_pgvector import indexes, keywords
 from privex_pgvector.store import PGVectorStore, ensure_index
 
 __version__ = "0.1.0"
@@ -22,8 +22,10 @@ class PGVector:
 
     def upkeep(self) -> int:
         """The housekeeping's turn: fill in the keyword data of chunks stored without it (``keywords``), in bounded
-        batches, so no knowledge base waits for a keyword search to do it; how many chunks were filled."""
-        return keywords.fill_pending()
+        batches, so no knowledge base waits for a keyword search to do it; then build the HNSW index of each
+        knowledge base that has grown large and drop those of knowledge bases deleted (``indexes``). How many chunks
+        were filled plus how many indexes were built or dropped."""
+        return keywords.fill_pending() + indexes.upkeep()
 
 
 @hookimpl

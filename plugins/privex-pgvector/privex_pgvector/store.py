@@ -4,7 +4,9 @@ Every statement is limited to the store's knowledge base and workspace. Embeddin
 each dimension gets its own partial HNSW index on ``embedding::vector(N) WHERE embedding_dim = N`` (pgvector's way
 to mix sizes), and queries repeat that expression so the planner uses it. Modes:
 
-- ``default`` (vector): cosine similarity, HNSW with iterative scans so the knowledge-base filter keeps recall;
+- ``default`` (vector): cosine similarity, HNSW with iterative scans so the knowledge-base filter keeps recall; a
+  knowledge base past ``indexes.THRESHOLD`` chunks gets a partial HNSW index of its own (``indexes``), which the
+  statements let the planner choose by naming the knowledge base and the dimension as literals;
 - ``text_search`` / ``sparse`` (keyword): BM25 over the chunks' stemmed terms (``keywords``, ``terms``): the inner
   product of each chunk's stored BM25 weights with the question's IDF vector. In a large knowledge base only the
   chunks holding the question's *rarest* terms are scored (see ``KEYWORD_BUDGET``). ``ts_rank_cd`` over the
@@ -21,7 +23,9 @@ Writes go through the Flask-SQLAlchemy session, so they commit or roll back with
 
 from __future__ import annotations
 
+import logging
 import uuid
+import weakref
 from typing import Any, Sequence
 
 import sqlalchemy as sa
@@ -36,7 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from privex.extensions import db
 from privex.models import Chunk
-from privex_pgvector import keywords
+from privex_pgvector import indexes, keywords
 from privex_pgvector import terms as bm25
 
 # Candidates each side of a query ranks (vector: nearest by cosine; keyword: best by BM25), whatever top_k is: the
@@ -47,6 +51,11 @@ VECTOR_WEIGHT = 0.6  # hybrid: the weight of the normalised cosine similarity; B
 # within the pooled candidates), kept to compare: score fusion measured better on SciFact (BENCHMARKS.md).
 FUSION = "score"
 RRF_K = 60
+# HNSW's candidate list (hnsw.ef_search): twice the candidates a side ranks. Against an exact search of the queried
+# knowledge base (100k chunks, 10 knowledge bases; BENCHMARKS.md) 100 found more of the exact nearest ten than 50
+# (the former value) for a few percent more buffers, in the table-wide index and a knowledge base's own alike; 200
+# found more still, but made the planner choose an exact scan of a 1,000-chunk knowledge base, slower at 10k chunks.
+EF_SEARCH = 2 * CANDIDATES
 INDEX_PREFIX = "plg_pgvector_hnsw_"  # plugin-owned objects start with plg_, which migrations leave alone
 KEYWORD_MODES = {VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.SPARSE}
 ADD_BATCH = 1000  # rows per INSERT (14 parameters each)
@@ -56,6 +65,7 @@ ADD_BATCH = 1000  # rows per INSERT (14 parameters each)
 # A chunk holding none of the rare terms can only score on common ones, whose IDF is low. 0 scores every match.
 KEYWORD_BUDGET = 1000
 _indexed: set[int] = set()
+log = logging.getLogger(__name__)
 
 
 def ensure_index(dimension: int) -> None:
@@ -143,6 +153,7 @@ class PGVectorStore(BasePydanticVectorStore):
         # row failed for a document of more than ~5,900 chunks (a PDF of about 10 MB of text, default chunking).
         for start in range(0, len(rows), ADD_BATCH):
             db.session.execute(insert(table).values(rows[start:start + ADD_BATCH]))
+        indexes.grown(db.session(), self._kb, self.embedding_dim)
         return [str(row["id"]) for row in rows]
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
@@ -264,7 +275,13 @@ class PGVectorStore(BasePydanticVectorStore):
 
     def _params(self, query: VectorStoreQuery, limit: int | None, **values) -> dict:
         """The statements' parameters; ``limit`` None returns every ranked candidate (``LIMIT NULL``)."""
-        return {"kb": self._kb, "ws": self._ws, "top_k": limit, "query_embedding": query.query_embedding, **values}
+        return {"kb": self._kb, "kb_literal": self._kb, "ws": self._ws, "top_k": limit,
+                "query_embedding": query.query_embedding, **values}
+
+    def _indexed_dimension(self):
+        """``embedding_dim = N`` as a literal, as the partial HNSW indexes' predicates have it (see ``_NEAREST_SCOPE``;
+        the statements are kept per dimension)."""
+        return Chunk.embedding_dim == sa.literal_column(str(self.embedding_dim))
 
     def _distance(self):
         """Cosine distance on ``embedding::vector(N)``: the expression the partial HNSW index is built on."""
@@ -277,8 +294,12 @@ class PGVectorStore(BasePydanticVectorStore):
         connection = db.session.connection()
         if hnsw:
             # Filtered HNSW: keep walking the graph until enough rows pass the knowledge-base filter (pgvector 0.8).
-            # Both settings in one statement, for the transaction (like SET LOCAL): one round trip, not two.
-            connection.execute(_HNSW_SETTINGS, {"ef_search": str(min(1000, max(40, depth)))})
+            # A pooled connection gets the settings once, when it is checked out (``_configure``); this round trip
+            # is left for a connection checked out before that hook was in place, or a deeper search than usual.
+            _hook(connection.engine)
+            ef_search = _ef_search(depth)
+            if connection.info.get(_CONFIGURED) != ef_search:
+                connection.execute(_HNSW_SETTINGS, {"ef_search": str(ef_search)})
         return connection.execute(statement, params).all()
 
     @staticmethod
@@ -294,7 +315,7 @@ class PGVectorStore(BasePydanticVectorStore):
             distance = self._distance()
             nearest = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
                                  Chunk.position, (1 - distance).label("score"))
-                       .where(*_SCOPE, *extra, Chunk.embedding_dim == self.embedding_dim)
+                       .where(*_NEAREST_SCOPE, *extra, self._indexed_dimension())
                        .order_by(distance, Chunk.id).limit(depth).subquery())
             statement = sa.select(nearest).order_by(nearest.c.score.desc(), nearest.c.id).limit(_TOP_K)
             if threshold is not None:
@@ -373,7 +394,7 @@ class PGVectorStore(BasePydanticVectorStore):
 
         def build(extra):
             distance = self._distance()
-            nearest = (sa.select(Chunk.id).where(*_SCOPE, *extra, Chunk.embedding_dim == self.embedding_dim)
+            nearest = (sa.select(Chunk.id).where(*_NEAREST_SCOPE, *extra, self._indexed_dimension())
                        .order_by(distance, Chunk.id).limit(depth))
             keyword_ids = sa.select(self._keyword_candidates(extra, depth).subquery("best").c.id)
             pool = sa.union(nearest, keyword_ids).subquery("pool")
@@ -405,12 +426,52 @@ class PGVectorStore(BasePydanticVectorStore):
 # What the searches' statements are built from: the tenant and the question as bound parameters (``_params``).
 _SCOPE = (Chunk.knowledge_base_id == sa.bindparam("kb", type_=Chunk.knowledge_base_id.type),
           Chunk.workspace_id == sa.bindparam("ws", type_=Chunk.workspace_id.type))
+# The nearest-neighbour side names the knowledge base as a literal (rendered into the SQL at execution, so one
+# cached statement serves every knowledge base): the planner proves a per-knowledge-base partial HNSW index's
+# predicate (``indexes``) from a literal, not from a parameter of a generic plan (psycopg prepares a statement on its
+# fifth execution, and PostgreSQL may then plan it once for any value).
+_NEAREST_SCOPE = (Chunk.knowledge_base_id == sa.bindparam("kb_literal", type_=Chunk.knowledge_base_id.type,
+                                                          literal_execute=True), _SCOPE[1])
 _TOP_K = sa.bindparam("top_k", type_=sa.Integer)
 _THRESHOLD = sa.bindparam("threshold", type_=sa.Float)
 _QUESTION_TERMS = sa.bindparam("question_terms", type_=SPARSEVEC())
 _CHOSEN_TERMS = sa.bindparam("chosen_terms", type_=ARRAY(sa.Integer))
+# For one transaction (like SET LOCAL), both in one statement.
 _HNSW_SETTINGS = sa.text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                          "set_config('hnsw.ef_search', :ef_search, true)")
+_CONFIGURED = "privex_pgvector_ef_search"  # key of a pooled connection's ``info``: the ef_search its session has
+_hooked: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _ef_search(depth: int) -> int:
+    """HNSW's candidate list for a search of ``depth`` rows: ``EF_SEARCH`` or ``depth`` if more (pgvector's maximum
+    is 1000)."""
+    return min(1000, max(EF_SEARCH, depth))
+
+
+def _hook(engine) -> None:
+    """Configure each of ``engine``'s pooled connections once, as it is checked out (once per engine)."""
+    if engine not in _hooked:
+        sa.event.listen(engine, "checkout", _configure)
+        _hooked.add(engine)
+
+
+def _configure(dbapi_connection, record, proxy) -> None:
+    """Pool checkout: give the connection's session the HNSW settings every vector search uses (the iterative
+    scan, ``EF_SEARCH``), committed so a rolled-back request does not undo them: the searches then
+    need no ``set_config`` round trip of their own. Once per connection (``record.info``)."""
+    ef_search = _ef_search(CANDIDATES)
+    if record.info.get(_CONFIGURED) == ef_search:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {ef_search}")
+        dbapi_connection.commit()
+    except Exception:  # noqa: BLE001 - a search then sets them for its transaction (``_run``); the checkout goes on
+        log.warning("pgvector: could not set the HNSW settings of a pooled connection", exc_info=True)
+        dbapi_connection.rollback()
+        return
+    record.info[_CONFIGURED] = ef_search
 _STATEMENTS: dict = {}
 
 

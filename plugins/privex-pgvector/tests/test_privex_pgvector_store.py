@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
 
 import pytest
@@ -274,7 +275,7 @@ def test_vector_queries_set_the_filtered_hnsw_scan_for_their_transaction(databas
     store, _ = add_document(database, kb(), CORPUS)
     query(store, VectorStoreQueryMode.HYBRID, text="invoice", embedding=unit(1, 0, 0, 0), top_k=30)
     assert database.session.execute(sa.text("SHOW hnsw.iterative_scan")).scalar() == "relaxed_order"
-    assert database.session.execute(sa.text("SHOW hnsw.ef_search")).scalar() == str(store_module.CANDIDATES)
+    assert database.session.execute(sa.text("SHOW hnsw.ef_search")).scalar() == str(store_module.EF_SEARCH)
 
 
 def test_plugin_indexes_are_not_migration_drift(app):
@@ -294,3 +295,178 @@ def test_plugin_indexes_are_not_migration_drift(app):
 
 def test_the_store_is_found_through_its_entry_point():
     assert "pgvector" in load_plugins(allow=["pgvector"]).vector_stores
+
+
+# -- an HNSW index of its own for a large knowledge base (indexes.py) ------------------------------------------------
+
+def _searched_statements(engine):
+    """The store's nearest-neighbour statements as sent to PostgreSQL, with their parameters."""
+    seen = []
+
+    def record(connection, cursor, statement, parameters, context, executemany):
+        if "<=>" in statement and "ORDER BY" in statement:
+            seen.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def _plan(connection, statement, parameters, *, generic=False) -> str:
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a few rows: the planner would read them all
+    if generic:
+        # The plan PostgreSQL may settle on once psycopg has prepared the statement (its fifth execution): one for
+        # any parameter values, so a bound knowledge base id could not prove a partial index's predicate.
+        numbers: dict = {}
+        numbered = re.sub(r"%\((\w+)\)s", lambda match: f"${numbers.setdefault(match[1], len(numbers) + 1)}",
+                          statement)
+        return "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN (GENERIC_PLAN) " + numbered))
+    return "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters))
+
+
+def test_a_large_knowledge_base_gets_an_hnsw_index_of_its_own_which_its_searches_use(app, monkeypatch):
+    """Past the threshold the housekeeping builds the knowledge base's own partial index; its searches use it (also
+    as a generic plan) and find what they found before; a small knowledge base gets none; deleting the knowledge
+    base drops it at the next upkeep."""
+    from privex.extensions import db
+    from privex.services.components import vector_store_upkeep
+    from privex.services.knowledge import delete_knowledge_base
+    from privex_pgvector import indexes
+
+    corpus = [(f"Chunk {n} about invoices and cats.", unit(1, n % 3, n % 5, 1), {}) for n in range(8)]
+    with app.app_context():
+        organization = Organization(name="org-own-index")
+        workspace = Workspace(name="main", organization=organization)
+        db.session.add_all([organization, workspace])
+        db.session.flush()
+        large, small = (KnowledgeBase(workspace_id=workspace.id, name=name, embedding_dim=DIM)
+                        for name in ("large", "small"))
+        db.session.add_all([large, small])
+        db.session.flush()
+        large_store, _ = add_document(db, large, corpus)
+        small_store, _ = add_document(db, small, corpus[:3])
+        db.session.commit()
+        own, other = indexes.name(DIM, large.id), indexes.name(DIM, small.id)
+        try:
+            def searches(store):
+                return [(texts(result), result.similarities) for result in (
+                    query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(1, 2, 3, 1), top_k=5),
+                    query(store, VectorStoreQueryMode.HYBRID, text="invoices", embedding=unit(1, 0, 4, 1), top_k=5))]
+
+            before = searches(large_store)
+            db.session.rollback()
+            assert indexes.existing(db.session.connection()) == {}
+            monkeypatch.setattr(indexes, "THRESHOLD", 6)
+            assert vector_store_upkeep() >= 1
+            built = indexes.existing(db.session.connection())
+            assert built.get(own) is True and other not in built
+            seen, stop = _searched_statements(db.engine)
+            try:
+                assert searches(large_store) == before  # same hits, same scores
+                small_hits = searches(small_store)
+            finally:
+                stop()
+            db.session.rollback()
+            for statement, parameters in seen[:2]:  # the large knowledge base's vector and hybrid statements
+                for generic in (False, True):
+                    assert own in _plan(db.session.connection(), statement, parameters, generic=generic)
+                    db.session.rollback()
+            assert own not in _plan(db.session.connection(), *seen[2])  # the small one's
+            assert len(small_hits[0][0]) == 3
+            db.session.rollback()
+            delete_knowledge_base(large)
+            vector_store_upkeep()
+            assert own not in indexes.existing(db.session.connection())
+        finally:
+            db.session.rollback()
+            db.session.execute(sa.delete(Organization).where(Organization.id == organization.id))
+            db.session.commit()
+            indexes.upkeep(threshold=10 ** 9)  # none left for the other tests
+            db.session.remove()
+
+
+def test_pooled_connections_carry_the_hnsw_settings_so_a_search_needs_no_round_trip_for_them(app):
+    from privex.extensions import db
+
+    with app.app_context():
+        organization = Organization(name="org-settings")
+        workspace = Workspace(name="main", organization=organization)
+        db.session.add_all([organization, workspace])
+        db.session.flush()
+        knowledge_base = KnowledgeBase(workspace_id=workspace.id, name="settings", embedding_dim=DIM)
+        db.session.add(knowledge_base)
+        db.session.flush()
+        store, _ = add_document(db, knowledge_base, CORPUS)
+        db.session.commit()
+        organization_id = organization.id
+        try:
+            query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(1, 0, 0, 0))
+            db.session.remove()  # the connection goes back to the pool; the next checkout configures it
+            sent = []
+
+            def record(connection, cursor, statement, parameters, context, executemany):
+                sent.append(statement)
+
+            sa.event.listen(db.engine, "before_cursor_execute", record)
+            try:
+                assert texts(query(store, VectorStoreQueryMode.HYBRID, text="invoice", embedding=unit(0, 0, 1, 0),
+                                   top_k=1)) == [CORPUS[2][0]]
+            finally:
+                sa.event.remove(db.engine, "before_cursor_execute", record)
+            assert not [statement for statement in sent if "set_config" in statement]
+            db.session.rollback()  # a rolled-back request does not undo them
+            assert db.session.execute(sa.text("SHOW hnsw.iterative_scan")).scalar() == "relaxed_order"
+            assert db.session.execute(sa.text("SHOW hnsw.ef_search")).scalar() == str(store_module.EF_SEARCH)
+        finally:
+            db.session.rollback()
+            db.session.execute(sa.delete(Organization).where(Organization.id == organization_id))
+            db.session.commit()
+            db.session.remove()
+
+
+def test_a_knowledge_base_keeps_its_own_index_down_to_half_the_threshold(database, kb, monkeypatch):
+    """One that hovers around the threshold is not rebuilt again and again: its index goes below half of it."""
+    from privex_pgvector import indexes
+
+    monkeypatch.setattr(indexes, "THRESHOLD", 6)
+    knowledge_base = kb("shrinking")
+    store, _ = add_document(database, knowledge_base, [(f"Chunk {n}", unit(1, n, 0, 1), {}) for n in range(8)])
+    own = indexes.name(DIM, knowledge_base.id)
+    node_ids = [node.node_id for node in store.get_nodes()]
+    assert indexes.upkeep() >= 1 and own in indexes.existing(database.session.connection())
+    store.delete_nodes(node_ids[:3])  # 5 chunks: under the threshold, not under half of it
+    assert indexes.upkeep() == 0 and own in indexes.existing(database.session.connection())
+    store.delete_nodes(node_ids[3:6])  # 2 chunks
+    assert indexes.upkeep() >= 1 and own not in indexes.existing(database.session.connection())
+    assert [node.get_content() for node in store.get_nodes()] == ["Chunk 6", "Chunk 7"]
+
+
+def test_the_transaction_taking_a_knowledge_base_past_the_threshold_builds_its_index_when_it_commits(app, monkeypatch):
+    """Ingestion's commit builds it (the worker that stored the chunks), not the next housekeeping run."""
+    from privex.extensions import db
+    from privex_pgvector import indexes
+
+    monkeypatch.setattr(indexes, "THRESHOLD", 6)
+    with app.app_context():
+        organization = Organization(name="org-grown")
+        workspace = Workspace(name="main", organization=organization)
+        db.session.add_all([organization, workspace])
+        db.session.flush()
+        knowledge_base = KnowledgeBase(workspace_id=workspace.id, name="grown", embedding_dim=DIM)
+        db.session.add(knowledge_base)
+        db.session.flush()
+        organization_id, own = organization.id, indexes.name(DIM, knowledge_base.id)
+        try:
+            add_document(db, knowledge_base, [(f"First {n}", unit(1, n, 0, 1), {}) for n in range(4)], name="a")
+            db.session.commit()
+            assert own not in indexes.existing(db.session.connection())  # 4 chunks
+            db.session.rollback()
+            add_document(db, knowledge_base, [(f"Second {n}", unit(1, 0, n, 1), {}) for n in range(4)], name="b")
+            assert own not in indexes.existing(db.session.connection())  # not before the chunks are committed
+            db.session.commit()
+            assert indexes.existing(db.session.connection()).get(own) is True
+        finally:
+            db.session.rollback()
+            db.session.execute(sa.delete(Organization).where(Organization.id == organization_id))
+            db.session.commit()
+            indexes.upkeep(threshold=10 ** 9)
+            db.session.remove()
