@@ -33,9 +33,13 @@ from flask_wtf import FlaskForm
 from wtforms import FormField
 
 from privex.extensions import db
+from privex.models import Credential, KnowledgeBase
 from privex.models.base import unstorable
 from privex.services.errors import ServiceError
 from privex.statuses import status_of
+from privex.tenancy.context import scoped
+
+MOST_CHOICES = 500  # knowledge bases or credentials offered in one list
 
 __all__ = ["PageForm", "form_status", "place_errors", "show_errors"]
 
@@ -130,3 +134,18 @@ def _add(target, form, message: str) -> None:
         form.form_errors.append(message)
     else:
         target.errors = [*target.errors, message]
+
+
+def knowledge_choices() -> list[tuple[str, str]]:
+    """The current workspace's knowledge bases as (id, name), by name: what a bot or a flow node may search."""
+    rows = db.session.execute(scoped(KnowledgeBase).with_only_columns(KnowledgeBase.id, KnowledgeBase.name)
+                              .order_by(KnowledgeBase.name, KnowledgeBase.id).limit(MOST_CHOICES)).all()
+    return [(str(kb_id), name) for kb_id, name in rows]
+
+
+def credential_choices() -> list[tuple[str, str]]:
+    """The current workspace's credentials as (id, "name (provider)"), by name."""
+    rows = db.session.execute(scoped(Credential).with_only_columns(Credential.id, Credential.name,
+                                                                   Credential.provider)
+                              .order_by(Credential.name, Credential.id).limit(MOST_CHOICES)).all()
+    return [(str(credential_id), f"{name} ({provider})") for credential_id, name, provider in rows]

@@ -16,17 +16,16 @@ from htmx_flask import make_response as htmx_response
 from sqlalchemy import orm
 
 from privex.extensions import db, state
-from privex.models import Chatbot, Credential, KnowledgeBase
+from privex.models import Chatbot, KnowledgeBase
 from privex.services import chatbots
 from privex.services.errors import Invalid, NotFound
 from privex.web.chatbots import bp
 from privex.web.chatbots.forms import (LEAD_ROWS, AppearanceForm, BehaviourForm, InstructionsForm, KnowledgeForm,
                                        LeadsForm, NewChatbotForm, choices, model_form)
-from privex.web.forms import form_status, show_errors
+from privex.web.forms import credential_choices, form_status, knowledge_choices, show_errors
 from privex.web.shell import may, paginate, resource_or_404, scoped, workspace_for
 
 PER_PAGE = 20
-MOST_CHOICES = 500  # knowledge bases or credentials offered in one list
 
 
 @dataclass(frozen=True)
@@ -212,19 +211,6 @@ def model_step_form(chatbot: Chatbot, fresh: bool = False):
 def provider_named(name):
     providers = state().plugins.llm_providers
     return providers[name] if name in list(providers) else None
-
-
-def knowledge_choices() -> list[tuple[str, str]]:
-    rows = db.session.execute(scoped(KnowledgeBase).with_only_columns(KnowledgeBase.id, KnowledgeBase.name)
-                              .order_by(KnowledgeBase.name, KnowledgeBase.id).limit(MOST_CHOICES)).all()
-    return [(str(kb_id), name) for kb_id, name in rows]
-
-
-def credential_choices() -> list[tuple[str, str]]:
-    rows = db.session.execute(scoped(Credential).with_only_columns(Credential.id, Credential.name,
-                                                                   Credential.provider)
-                              .order_by(Credential.name, Credential.id).limit(MOST_CHOICES)).all()
-    return [(str(credential_id), f"{name} ({provider})") for credential_id, name, provider in rows]
 
 
 def error_fields(step: Step, form) -> dict:

@@ -14,18 +14,18 @@ import json
 from flask import jsonify, render_template, request
 
 from privex.extensions import db
-from privex.models import Chatflow, Credential, KnowledgeBase
+from privex.models import Chatflow
 from privex.services.chatflows import runtime, store
 from privex.services.errors import Invalid, ServiceError
 from privex.statuses import status_of
 from privex.web.chatflows import bp
 from privex.web.chatflows.schema_form import config_fields, type_label
-from privex.web.shell import may, resource_or_404, scoped, workspace_for
+from privex.web.forms import credential_choices, knowledge_choices
+from privex.web.shell import may, resource_or_404, workspace_for
 
 ON_ERROR = (("stop", "Stop the flow with an error"), ("default", "Carry on with the default outputs"),
             ("error_port", "Follow this node’s “error” connections"))
 MAX_MESSAGE = 4000
-MOST_CHOICES = 500  # knowledge bases or credentials offered in one list
 
 
 @bp.post("/<chatflow_id>/graph")
@@ -141,19 +141,6 @@ def refusal(error: ServiceError):
 
 
 # -- what the templates show ---------------------------------------------------------------------------------------
-
-def knowledge_choices() -> list[tuple[str, str]]:
-    rows = db.session.execute(scoped(KnowledgeBase).with_only_columns(KnowledgeBase.id, KnowledgeBase.name)
-                              .order_by(KnowledgeBase.name, KnowledgeBase.id).limit(MOST_CHOICES)).all()
-    return [(str(kb_id), name) for kb_id, name in rows]
-
-
-def credential_choices() -> list[tuple[str, str]]:
-    rows = db.session.execute(scoped(Credential).with_only_columns(Credential.id, Credential.name,
-                                                                   Credential.provider)
-                              .order_by(Credential.name, Credential.id).limit(MOST_CHOICES)).all()
-    return [(str(credential_id), f"{name} ({provider})") for credential_id, name, provider in rows]
-
 
 def policies(node: dict) -> dict:
     retry = node.get("retry") or {}
