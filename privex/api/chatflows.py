@@ -19,7 +19,6 @@ from privex.models import ChatMessage, ChatSession, Chatflow
 from privex.models.bots import BOT_STATUSES
 from privex.services import analytics, conversations
 from privex.services.chatflows import runtime
-from privex.services.chatflows.runtime import trace_entry
 from privex.services.chatflows import store as service
 from privex.services.errors import NotFound
 from privex.tenancy.context import ResourceView, caller, current_workspace, scoped
@@ -334,28 +333,7 @@ class Test(ResourceView):
                                   state=payload.get("state"), answer=payload.get("answer"), config=chatflow.config)
         if payload["stream"]:
             return sse(events)
-        return test_result(events)
-
-
-def test_result(events) -> dict:
-    """A test run's events gathered into one result."""
-    result = {"status": "done", "answer": "", "citations": [], "trace": [], "error": None, "question": None,
-              "state": None}
-    parts = []
-    for event in events:
-        kind = event["type"]
-        if kind == "delta":
-            parts.append(event["text"])
-        elif kind == "citations":
-            result["citations"] = event["citations"]
-        elif kind == "trace":
-            result["trace"].append(trace_entry(event))
-        elif kind == "pause":
-            result.update(status="paused", question=event.get("question"), state=event.get("state"))
-        elif kind == "error":
-            result.update(status="error", error={"message": event.get("message"), "node_id": event.get("node_id")})
-    result["answer"] = "".join(parts)
-    return result
+        return runtime.gathered(events)
 
 
 @blp.route("/<uuid:chatflow_id>/execute")

@@ -116,6 +116,29 @@ def trace_entry(event: dict) -> dict:
     return {"node_id": entry.pop("node_id", None), "type": event.get("node_type"), **entry}
 
 
+def gathered(events) -> dict:
+    """A run's events as one result: ``status`` (done, paused or error), the ``answer``, its ``citations``, each node's
+    ``trace``, the ``error`` (message and node_id) of a stopped flow, and the ``question`` and ``state`` of a paused
+    one (send them back to resume)."""
+    result = {"status": "done", "answer": "", "citations": [], "trace": [], "error": None, "question": None,
+              "state": None}
+    parts = []
+    for event in events:
+        kind = event.get("type")
+        if kind == "delta":
+            parts.append(str(event.get("text", "")))
+        elif kind == "citations":
+            result["citations"] = event.get("citations") or []
+        elif kind == "trace":
+            result["trace"].append(trace_entry(event))
+        elif kind == "pause":
+            result.update(status="paused", question=event.get("question"), state=event.get("state"))
+        elif kind == "error":
+            result.update(status="error", error={"message": event.get("message"), "node_id": event.get("node_id")})
+    result["answer"] = "".join(parts)
+    return result
+
+
 def test_run(workspace: Workspace, nodes, edges, message, *, state=None, answer=None, config=None, memory=None):
     """Run a graph once for the builder (validated first: ``Invalid`` with the graph's errors) and yield the engine's
     events; ``state`` and ``answer`` resume a run that paused for human input."""

@@ -150,24 +150,15 @@ def policies(node: dict) -> dict:
             "default": json.dumps(default, indent=2, ensure_ascii=False) if default is not None else ""}
 
 
-def summary(events: list[dict]) -> dict:
+def summary(events) -> dict:
     """A run's events as the result shows them: the answer, its sources, each node's trace and how it ended."""
-    run = {"answer": "", "citations": [], "trace": [], "ended": "done", "error": None, "pause": None}
-    for event in events:
-        kind = event.get("type")
-        if kind == "trace":
-            step = runtime.trace_entry(event)
-            run["trace"].append({**step, "inputs_json": pretty(step.get("inputs")),
-                                 "outputs_json": pretty(step.get("outputs"))})
-        elif kind == "delta":
-            run["answer"] += str(event.get("text", ""))
-        elif kind == "citations":
-            run["citations"] = event.get("citations") or []
-        elif kind == "error":
-            run["ended"], run["error"] = "error", event
-        elif kind == "pause":
-            run["ended"], run["pause"] = "pause", {**event, "state_json": json.dumps(event.get("state"))}
-    return run
+    run = runtime.gathered(events)
+    return {"answer": run["answer"], "citations": run["citations"], "error": run["error"],
+            "ended": {"paused": "pause"}.get(run["status"], run["status"]),
+            "trace": [{**step, "inputs_json": pretty(step.get("inputs")), "outputs_json": pretty(step.get("outputs"))}
+                      for step in run["trace"]],
+            "pause": {"question": run["question"], "state": run["state"], "state_json": json.dumps(run["state"])}
+            if run["status"] == "paused" else None}
 
 
 def pretty(value) -> str:
