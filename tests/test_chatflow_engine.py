@@ -700,3 +700,12 @@ def test_a_state_that_does_not_fit_the_flow_is_refused_with_a_message(registry):
         assert evs == [{"type": "error", "message": "The paused run's state does not fit this chatflow; start again.",
                         "node_id": None, "trace": []}], bad
     assert list(engine.resume(state, "yes", g, registry, NodeContext()))[-1]["question"] == "What about cake?"
+
+
+@pytest.mark.parametrize("name", ["items", "keys", "values", "get", "update", "pop", "copy"])
+def test_an_output_named_like_a_dict_method_is_the_output(registry, name):
+    """``{{ v.items }}`` is the variable node's output ``items``, not the dict's method of that name."""
+    g = flow(("s", "start", {}), ("v", "variable", {"values": {name: "a,b"}, "transform": "list"}),
+             ("r", "response", {"text": f"{{{{ v.{name} | join('+') }}}}"}),
+             edges=[("s", "out", "v"), ("v", "out", "r")])
+    assert answer(events(g, registry)) == "a+b"

@@ -381,3 +381,37 @@ def test_a_made_up_pause_state_is_refused_as_the_flows_error_not_a_crash(owner):
                 "message"]
     assert owner.post(f"{API}/chatflows/{flow['id']}/test",
                       json={"state": state, "answer": "Ada"}).get_json()["answer"] == "Hi Ada"
+
+
+def test_the_complex_flow_kb_llm_condition_loop_response_runs_deployed(owner, kb, httpserver):  # noqa: F811
+    """The issue's complex flow, end to end with the real nodes: the knowledge base's passages go to the model, a
+    condition on its answer branches, a loop looks each of the model's topics up in the knowledge base, and the
+    response joins what the loop found."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_data(
+        openai_stream("holiday, laptop"), content_type="text/event-stream")
+    nodes = [
+        {"id": "start", "type": "start", "config": {}},
+        {"id": "search", "type": "knowledge_base", "config": {"knowledge_bases": [kb["id"]], "query": "{{ input }}"}},
+        {"id": "topics", "type": "llm", "config": {"prompt": "Topics of: {{ search.text }}"}},
+        {"id": "check", "type": "condition",
+         "config": {"cases": [{"left": "{{ topics.text }}", "op": "is_not_empty", "port": "if"}]}},
+        {"id": "split", "type": "variable", "config": {"values": {"items": "{{ topics.text }}"}, "transform": "list"}},
+        {"id": "each", "type": "loop", "config": {"items": "{{ split.items }}"}},
+        {"id": "lookup", "type": "knowledge_base",
+         "config": {"knowledge_bases": [kb["id"]], "query": "{{ each.item }}", "top_k": 1}},
+        {"id": "answer", "type": "response", "config": {
+            "text": "{% for found in each.results %}{{ found.lookup.citations[0].position.heading }}; {% endfor %}"}},
+        {"id": "nothing", "type": "response", "config": {"text": "No topics."}},
+    ]
+    edges = [{"source": a, "source_port": port, "target": b, "target_port": into} for a, port, b, into in (
+        ("start", "out", "search", "in"), ("search", "out", "topics", "in"), ("topics", "out", "check", "in"),
+        ("check", "if", "split", "in"), ("check", "else", "nothing", "in"), ("split", "out", "each", "in"),
+        ("each", "body", "lookup", "in"), ("lookup", "out", "each", "next"), ("each", "done", "answer", "in"))]
+    flow = create(owner, "Complex", nodes, edges, config={
+        "provider": "openai", "model_params": {"base_url": httpserver.url_for("/v1"), "model": "m", "api_key": "k"}})
+    publish(owner, flow)
+    ran = owner.post(f"{API}/chatflows/{flow['id']}/execute", json={"message": "What is in the handbook?"}).get_json()
+    assert ran["finish_reason"] == "stop", ran
+    assert ran["answer"] == "Handbook > Holidays; Handbook > Security; "
+    ran_nodes = [entry["node_id"] for entry in ran["trace"]]
+    assert ran_nodes == ["start", "search", "topics", "check", "split", "each", "lookup", "lookup", "answer"]

@@ -11,13 +11,29 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 MAX_RESULT = 100_000
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class _FlowEnvironment(SandboxedEnvironment):
+    """``{{ node.name }}`` reads the node's output ``name`` first: Jinja would give a dict's method of that name
+    (``items``, ``keys``, ``values``, ``get``, ``update`` ...) before the key, so an output called ``items`` rendered
+    as ``<built-in method items ...>``."""
+
+    def getattr(self, obj, attribute):
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+
+_env = _FlowEnvironment(undefined=StrictUndefined, autoescape=False)
 _ONE_EXPRESSION = re.compile(r"\s*\{\{(.*)\}\}\s*", re.S)
 
 
