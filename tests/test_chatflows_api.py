@@ -415,3 +415,13 @@ def test_the_complex_flow_kb_llm_condition_loop_response_runs_deployed(owner, kb
     assert ran["answer"] == "Handbook > Holidays; Handbook > Security; "
     ran_nodes = [entry["node_id"] for entry in ran["trace"]]
     assert ran_nodes == ["start", "search", "topics", "check", "split", "each", "lookup", "lookup", "answer"]
+
+
+def test_the_free_plan_allows_five_chatflows(owner):  # noqa: F811
+    for number in range(5):
+        create(owner, f"Flow {number}")
+    refused = owner.post(f"{API}/chatflows", json={"name": "Sixth"})
+    assert refused.status_code == 402 and "5 chatflows" in refused.get_json()["message"]
+    draft = owner.post(f"{API}/chatflows/drafts", json={"name": "Sixth draft"}).get_json()
+    assert owner.post(f"{API}/chatflows/drafts/{draft['id']}/finalize").status_code == 402
+    assert owner.get(f"{API}/chatflows/drafts/{draft['id']}").status_code == 200  # the draft is kept

@@ -354,8 +354,8 @@ def test_billing_shows_the_free_plan_its_limits_and_usage(owner, member):
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["subscription_tier"] == "free" and body["billing_email"] == owner.email
-    assert body["limits"] == {"members": 5, "workspaces": 3, "chatbots": 5, "messages_per_minute": 600}
-    assert body["usage"] == {"members": 2, "pending_invitations": 1, "workspaces": 1, "chatbots": 0}
+    assert body["limits"] == {"members": 5, "workspaces": 3, "chatbots": 5, "chatflows": 5, "messages_per_minute": 600}
+    assert body["usage"] == {"members": 2, "pending_invitations": 1, "workspaces": 1, "chatbots": 0, "chatflows": 0}
 
 
 def test_admin_reads_billing_but_a_member_cannot(owner, admin, member):
