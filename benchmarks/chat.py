@@ -365,6 +365,8 @@ async def _ask(client, url: str, question: str) -> Message:
                     data = json.loads(line[6:])
                     if event == "done":
                         message_id = data.get("message_id")
+                        if data.get("finish_reason") == "error":  # a chatflow that failed answers its fallback
+                            error = f"flow error: {str(data.get('flow_error'))[:80]}"
                     else:
                         error = f"error event {data.get('code')}"
     except httpx.HTTPError as failure:

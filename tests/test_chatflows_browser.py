@@ -14,6 +14,7 @@ sideways; screenshots go to tests/screenshots/. A second test answers a flow tha
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -26,7 +27,8 @@ from privex.services.chatflows import store
 from tests.test_builder_browser import PHONE, Tab, make_person, sign_in
 from tests.test_chatbots_browser import with_handbook
 from tests.test_public_api import events_of
-from tests.test_widget_browser import PASSAGE, QUESTION, browser, live  # noqa: F401 (fixtures)
+from tests.helpers import sign_up
+from tests.test_widget_browser import HANDBOOK, PASSAGE, QUESTION, browser, live  # noqa: F401 (fixtures)
 from tests.test_widget_browser import ask as ask_in_widget
 from tests.test_widget_browser import widget
 
@@ -353,3 +355,35 @@ def test_a_test_run_that_asks_a_question_carries_on_with_the_answer(live, browse
     tab.close()
     assert not tab.problems, tab.problems
     assert not problems, problems
+
+
+def test_a_published_flow_answers_over_real_http_while_it_streams(live):  # noqa: F811
+    """Served for real (the app in a thread, requests over HTTP): the nodes run while the answer streams, after the
+    request's rows were committed, so they must not lean on those rows (a knowledge base node failed there with a
+    DetachedInstanceError under gunicorn, which the test client's shared session hid)."""
+    import httpx
+
+    app, base = live
+    API = "/api/v1"
+    owner = sign_up(app.test_client(), "hugo")
+    kb = owner.post(f"{API}/knowledge-bases", json={"name": "Handbook"}).get_json()
+    owner.post(f"{API}/knowledge-bases/{kb['id']}/documents/upload",
+               data={"files": [(io.BytesIO(HANDBOOK), "handbook.md")]}, content_type="multipart/form-data")
+    nodes = [{"id": "start", "type": "start", "config": {}},
+             {"id": "search", "type": "knowledge_base",
+              "config": {"knowledge_bases": [kb["id"]], "query": "{{ input }}", "top_k": 1}},
+             {"id": "answer", "type": "response", "config": {"text": "{{ search.text }}", "citations_from": "search"}}]
+    edges = [{"source": a, "source_port": "out", "target": b, "target_port": "in"}
+             for a, b in (("start", "search"), ("search", "answer"))]
+    flow = owner.post(f"{API}/chatflows", json={"name": "Served", "nodes": nodes, "edges": edges}).get_json()
+    assert owner.post(f"{API}/chatflows/{flow['id']}/publish", json={}).status_code == 201
+    key = owner.post(f"{API}/workspaces/{owner.workspace_id}/api-keys",
+                     json={"name": "server", "permissions": ["chat"]}).get_json()["key"]
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+        session = client.post(f"{API}/public/bots/{flow['public_id']}/sessions", json={}).json()["session_id"]
+        answered = client.post(f"{API}/public/bots/{flow['public_id']}/sessions/{session}/messages",
+                               json={"message": QUESTION, "stream": True})
+    events = [line for line in answered.text.splitlines() if line.startswith("data: ")]
+    done = json.loads(events[-1][6:])
+    assert done["finish_reason"] == "stop", done
+    assert PASSAGE in "".join(json.loads(line[6:]).get("text", "") for line in events)

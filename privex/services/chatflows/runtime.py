@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import uuid
+from dataclasses import dataclass
 
 from flask import current_app
 
@@ -49,10 +51,22 @@ def flow_env() -> dict:
     return {name: os.environ[name] for name in current_app.config.get("CHATFLOW_ENV") or [] if name in os.environ}
 
 
+@dataclass(frozen=True)
+class Tenant:
+    """What the services a flow's nodes call read of its workspace: its id and its organization's."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+
+
 def context_for(workspace: Workspace, config: dict | None = None, memory: dict | None = None) -> NodeContext:
     """A NodeContext for one run of a flow of ``workspace``: ``config`` is the flow's deployment settings, whose
     provider, model parameters and credential are the default of every llm node (a node's own ``provider`` object
-    overrides them key by key)."""
+    overrides them key by key).
+
+    The nodes run while the answer streams, after the request's ORM objects may have been expired by a commit or
+    detached from their session: the context keeps the workspace as plain ids (``Tenant``), never the row."""
+    workspace = Tenant(id=workspace.id, organization_id=workspace.organization_id)
     defaults = chatbots.resolve_config(workspace, {}, {}) if config is None else config
     usage: list[dict] = []
 
