@@ -37,6 +37,7 @@ def respond(bot: conversations.Bot, session: ChatSession, question: str) -> Iter
     conversations.store(session.id, {"workspace_id": session.workspace_id, "role": "user", "content": question})
     db.session.commit()
     turn = {"workspace_id": session.workspace_id, "organization_id": bot.organization.id, "session_id": session.id,
+            "kept": {"values": state.get("values") or {}, "paused": state.get("paused")},
             "chatflow_id": bot.chatflow_id, "started": started}
     context = runtime.context_for(bot.workspace, bot.config, state.get("values") or {})
     graph = {"nodes": bot.graph["nodes"], "edges": bot.graph["edges"]}
@@ -91,9 +92,10 @@ def _stream(turn: dict, bot: conversations.Bot, context, events) -> Iterator[dic
         "id": message_id, "workspace_id": turn["workspace_id"], "role": "assistant", "content": answer,
         "citations": shown, "model": used[-1]["model"] if used else None, "latency_ms": latency,
         "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "metadata": metadata}, usage=usage)
-    remember(turn["session_id"], {
-        "values": context.memory,
-        "paused": {"state": pause["state"], "version": bot.graph["version"]} if pause is not None else None})
+    flow_state = {"values": context.memory,
+                  "paused": {"state": pause["state"], "version": bot.graph["version"]} if pause is not None else None}
+    if _plain(flow_state) != _plain(turn["kept"]):  # a flow without memory or pauses writes nothing more
+        remember(turn["session_id"], flow_state)
     db.session.commit()
     yield {"type": "citations", "citations": shown}
     done = {"type": "done", "message_id": str(message_id),
@@ -104,9 +106,13 @@ def _stream(turn: dict, bot: conversations.Bot, context, events) -> Iterator[dic
     yield done
 
 
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))
+
+
 def remember(session_id, flow_state: dict) -> None:
     """Keep the flow's session memory (``values``) and paused run on the session (``user_metadata.flow``)."""
-    value = json.loads(json.dumps(flow_state, default=str))
+    value = _plain(flow_state)
     flow = sa.func.jsonb_build_object("flow", sa.literal(value, JSONB))
     db.session.execute(sa.update(ChatSession).where(ChatSession.id == session_id).values(
         user_metadata=ChatSession.user_metadata.op("||")(flow)))
