@@ -425,3 +425,28 @@ def test_the_free_plan_allows_five_chatflows(owner):  # noqa: F811
     draft = owner.post(f"{API}/chatflows/drafts", json={"name": "Sixth draft"}).get_json()
     assert owner.post(f"{API}/chatflows/drafts/{draft['id']}/finalize").status_code == 402
     assert owner.get(f"{API}/chatflows/drafts/{draft['id']}").status_code == 200  # the draft is kept
+
+
+def test_a_live_flow_is_never_served_stale_after_a_publish_rollback_or_pause(client, owner):  # noqa: F811
+    """The public API keeps a published flow in a per-process cache: every change shows at the very next message."""
+    flow = create(owner, "Cached", *start_response("v1: {{ input }}"), config={"allowed_origins": [SITE]})
+    publish(owner, flow)
+    url = f"{API}/public/bots/{flow['public_id']}"
+    session_id = from_site(client, "POST", f"{url}/sessions", json={}).get_json()["session_id"]
+
+    def said(text):
+        response = from_site(client, "POST", f"{url}/sessions/{session_id}/messages", json={"message": text})
+        return response.get_json()["answer"] if response.status_code == 200 else response.status_code
+
+    assert said("a") == "v1: a" and said("b") == "v1: b"
+    nodes, edges = start_response("v2: {{ input }}")
+    owner.patch(f"{API}/chatflows/{flow['id']}", json={"nodes": nodes, "edges": edges})
+    assert said("c") == "v1: c"  # saved, not published
+    publish(owner, flow)
+    assert said("d") == "v2: d"
+    owner.post(f"{API}/chatflows/{flow['id']}/rollback", json={"version": 1})
+    assert said("e") == "v1: e"
+    owner.patch(f"{API}/chatflows/{flow['id']}", json={"status": "paused"})
+    assert said("f") == 404
+    owner.patch(f"{API}/chatflows/{flow['id']}", json={"status": "active"})
+    assert said("g") == "v1: g"

@@ -171,21 +171,44 @@ _BOT_AND_SESSION = (
 
 
 def _live_flow_and_session(public_id: str, session_id) -> tuple[Chatflow, Bot, ChatSession | None]:
-    """``live_bot_and_session`` for a chatflow: its deployed version is read with it (no cache: a version never
-    changes, and rolling back moves ``chatflows.version``, read here every time)."""
-    row = db.session.execute(
+    """``live_bot_and_session`` for a chatflow. One statement reads the session and the flow's fingerprint (its,
+    its workspace's and its organization's rows: a publish, a rollback, a status or settings change all change it);
+    the flow and its deployed version come from ``bot_cache`` while the fingerprint is unchanged."""
+    row = db.session.execute(_FLOW_AND_SESSION, {"public_id": public_id, "session_id": session_id}).first()
+    if row is None or row.status != "active" or not row.version:
+        raise NotFound("This chatbot does not exist or is not live.")
+    fingerprint, chatflow_id, session = row[0], row[1], row[4]
+    cached = bot_cache().get(("chatflow", chatflow_id), fingerprint)
+    if cached is None:
+        cached = _read_flow(chatflow_id, fingerprint)
+    return cached[0], cached[1], session
+
+
+FLOW_VERSION = sa.literal_column(
+    "md5(ROW(chatflows.*)::text || ROW(workspaces.*)::text || ROW(organizations.*)::text)")
+_FLOW_AND_SESSION = (
+    sa.select(FLOW_VERSION, Chatflow.id, Chatflow.status, Chatflow.version, ChatSession).select_from(Chatflow)
+    .join(Workspace, Workspace.id == Chatflow.workspace_id)
+    .join(Organization, Organization.id == Workspace.organization_id)
+    .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
+                                    ChatSession.chatflow_id == Chatflow.id))
+    .where(Chatflow.public_id == sa.bindparam("public_id", type_=Chatflow.public_id.type)))
+
+
+def _read_flow(chatflow_id, fingerprint) -> tuple[Chatflow, Bot]:
+    """The flow with its deployed version read whole, kept in ``bot_cache`` under ``fingerprint``, and detached."""
+    chatflow, version, workspace, organization = db.session.execute(
         sa.select(Chatflow, ChatflowVersion, Workspace, Organization)
         .join(ChatflowVersion, sa.and_(ChatflowVersion.chatflow_id == Chatflow.id,
                                        ChatflowVersion.number == Chatflow.version))
         .join(Workspace, Workspace.id == Chatflow.workspace_id)
         .join(Organization, Organization.id == Workspace.organization_id)
-        .where(Chatflow.public_id == public_id)).first()
-    if row is None or row[0].status != "active":
-        raise NotFound("This chatbot does not exist or is not live.")
-    chatflow, version, workspace, organization = row
-    session = db.session.scalar(sa.select(ChatSession).where(ChatSession.id == session_id,
-                                                             ChatSession.chatflow_id == chatflow.id))
-    return chatflow, flow_bot(chatflow, version, workspace, organization), session
+        .where(Chatflow.id == chatflow_id)).one()
+    bot = flow_bot(chatflow, version, workspace, organization)
+    for instance in (chatflow, version, workspace, organization):
+        db.session.expunge(instance)
+    bot_cache().put(("chatflow", chatflow_id), fingerprint, chatflow, bot)
+    return chatflow, bot
 
 
 def _owner_column(bot: Chatbot | Chatflow):
