@@ -72,9 +72,9 @@ def context_for(workspace: Workspace, config: dict | None = None, memory: dict |
 
     def llm_stream(messages, provider: dict):
         """The model's answer piece by piece, as the provider streams it; its usage is kept when it ends."""
-        settings = {**defaults, **{key: value for key, value in (provider or {}).items()
-                                   if key in ("provider", "model_params", "credential_id")}}
-        settings = chatbots.resolve_config(workspace, defaults, settings)
+        overrides = {key: value for key, value in (provider or {}).items()
+                     if key in ("provider", "model_params", "credential_id")}
+        settings = chatbots.resolve_config(workspace, defaults, overrides)
         from privex.services import conversations   # conversations runs flows: imported when first needed
         chosen = conversations.provider_for(settings)
         params = conversations.provider_params(settings, workspace)

@@ -214,7 +214,7 @@ def get_draft(workspace: Workspace, draft_id) -> dict:
     return draft
 
 
-def _draft_view(draft: dict) -> dict:
+def draft_view(draft: dict) -> dict:
     """The draft with its current validation problems: a draft may be unfinished, so saving it never refuses a
     graph for being incomplete (only for not being a graph at all)."""
     return {**draft, "problems": problems(draft["nodes"], draft["edges"])}
@@ -266,7 +266,7 @@ def new_draft(workspace: Workspace, user, payload: dict) -> dict:
     _graph_shape(nodes, edges)
     config = chatbots.resolve_config(workspace, {}, payload.get("config") or {})
     user_id = _user_id(user)
-    return _draft_view(DRAFTS.save({
+    return draft_view(DRAFTS.save({
         "id": str(uuid.uuid4()), "workspace_id": str(workspace.id), "created_at": now().isoformat(),
         "created_by_id": str(user_id) if user_id else None, "name": payload["name"],
         "description": payload.get("description"), "nodes": _stamped(nodes), "edges": edges, "config": config}))
@@ -282,12 +282,7 @@ def update_draft(workspace: Workspace, draft: dict, changes: dict) -> dict:
     for key in ("name", "description"):
         if key in changes:
             draft[key] = changes[key]
-    draft.pop("problems", None)
-    return _draft_view(DRAFTS.save(draft))
-
-
-def draft_view(draft: dict) -> dict:
-    return _draft_view(draft)
+    return draft_view(DRAFTS.save(draft))
 
 
 def finalize_draft(workspace: Workspace, draft: dict, user) -> Chatflow:
