@@ -16,7 +16,7 @@ with the app built by ``create_app`` and the migrations applied:
 - rows are loaded with binary ``COPY`` into ``chunks`` (``embedding_dim`` 384), then the store's ``ensure_index(384)``
   builds the HNSW index after the load (timed) and ``ANALYZE chunks`` runs; then ``indexes.upkeep()`` (what the worker's
   housekeeping runs) gives each knowledge base of ``indexes.THRESHOLD`` chunks or more an HNSW index of its own
-  (timed): at 100k chunks all ten get one, at 10k none. With the table-wide index alone the queried knowledge base's
+  (timed), and a GIN index on its terms: at 100k chunks all ten get them, at 10k none. With the table-wide index alone the queried knowledge base's
   50 nearest took pgvector's iterative scan ~3,900 buffer hits at 100k chunks; with its own index ~780 (see
   ``privex_pgvector.indexes`` and BENCHMARKS.md). ``BENCH_RETRIEVAL_FOLDER`` keeps the database for ``EXPLAIN
   (ANALYZE, BUFFERS)`` of the store's statements afterwards (buffer counts do not depend on the machine's load).

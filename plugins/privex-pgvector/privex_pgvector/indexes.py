@@ -20,6 +20,12 @@ or has shrunk below half the threshold (so one that hovers around it is not rebu
 a knowledge base is written to both indexes; ingestion's cost is dominated by embedding, which this does not change.
 Below the threshold the table-wide index (or, for a small knowledge base, an exact scan the planner prefers) is
 fast enough, and every partial index adds a little to the planning of each query on ``chunks``.
+
+The same knowledge bases get a partial GIN index of their own on ``terms`` (``plg_pgvector_terms_kb_<id hex>``),
+for the keyword side: the table-wide ``ix_chunks_terms`` holds a word's chunks in every knowledge base, so a question
+of one knowledge base whose rarest word is common decoded the whole table's posting list (25,700 entries, 4.1 ms at
+100k chunks in 10 knowledge bases) and intersected it with the knowledge base's 10,000 rows to keep 3,076; its own
+index holds those 3,076 (0.4 ms; BENCHMARKS.md). The keyword statements name the knowledge base as a literal too.
 """
 
 from __future__ import annotations
@@ -36,34 +42,50 @@ log = logging.getLogger(__name__)
 
 THRESHOLD = 5000  # chunks a knowledge base has before it gets an HNSW index of its own
 PREFIX = "plg_pgvector_hnsw_"
+TERMS_PREFIX = "plg_pgvector_terms_kb_"
 BUILD_MEMORY = "256MB"  # maintenance_work_mem of a build: the graph of ~100k chunks of 384 dimensions fits
 _PENDING = "privex_pgvector_index_pending"  # a session's info key: a build waits for its commit
 LOCK = "privex_pgvector_own_indexes"  # the advisory lock of the process doing the upkeep
-_NAME = re.compile(rf"^{PREFIX}(\d+)_kb_([0-9a-f]{{32}})$")
+_NAME = re.compile(rf"^(?:{PREFIX}(\d+)_kb_|{TERMS_PREFIX})([0-9a-f]{{32}})$")
 
 
 def name(dimension: int, kb: uuid.UUID) -> str:
+    """The knowledge base's own HNSW index for embeddings of ``dimension``."""
     return f"{PREFIX}{int(dimension)}_kb_{uuid.UUID(str(kb)).hex}"
 
 
+def terms_name(kb: uuid.UUID) -> str:
+    """The knowledge base's own GIN index on ``terms``."""
+    return f"{TERMS_PREFIX}{uuid.UUID(str(kb)).hex}"
+
+
 def existing(connection) -> dict[str, bool]:
-    """The per-knowledge-base indexes on ``chunks``: name -> valid (a concurrent build that failed leaves an invalid
-    one behind, which is dropped and built again)."""
+    """The per-knowledge-base indexes on ``chunks`` (both kinds): name -> valid (a concurrent build that failed
+    leaves an invalid one behind, which is dropped and built again)."""
     rows = connection.execute(sa.text(
         "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE i.indrelid = 'chunks'::regclass AND c.relname LIKE :pattern"),
-        {"pattern": PREFIX.replace("_", r"\_") + r"%\_kb\_%"}).all()
+        "WHERE i.indrelid = 'chunks'::regclass AND c.relname LIKE 'plg\\_pgvector\\_%\\_kb\\_%'")).all()
     return {row.relname: bool(row.indisvalid) for row in rows if _NAME.match(row.relname)}
 
 
-def wanted(connection, threshold: int) -> dict[str, tuple[int, uuid.UUID]]:
-    """The indexes the knowledge bases of ``threshold`` chunks or more should have: name -> (dimension, id). The
-    chunk counts are the keyword statistics' (kept exact by every writer), not a count over ``chunks``."""
+def wanted(connection, threshold: int) -> dict[str, str]:
+    """The indexes the knowledge bases of ``threshold`` chunks or more should have: name -> the ``CREATE INDEX``
+    statement's text after the name. The chunk counts are the keyword statistics' (kept exact by every writer), not
+    a count over ``chunks``."""
     rows = connection.execute(sa.text(
         "SELECT kb.id, kb.embedding_dim FROM knowledge_bases kb "
         "JOIN plg_pgvector_keyword_statistics s ON s.knowledge_base_id = kb.id "
         "WHERE s.chunks >= :threshold AND kb.vector_store = 'pgvector'"), {"threshold": threshold}).all()
-    return {name(row.embedding_dim, row.id): (int(row.embedding_dim), row.id) for row in rows if row.embedding_dim}
+    indexes = {}
+    for row in rows:
+        kb = f"knowledge_base_id = '{uuid.UUID(str(row.id))}'"
+        indexes[terms_name(row.id)] = f"ON chunks USING gin (terms) WHERE {kb}"
+        if row.embedding_dim:
+            dimension = int(row.embedding_dim)
+            indexes[name(dimension, row.id)] = (
+                f"ON chunks USING hnsw ((embedding::vector({dimension})) vector_cosine_ops) "
+                f"WHERE embedding_dim = {dimension} AND {kb}")
+    return indexes
 
 
 def upkeep(threshold: int | None = None) -> int:
@@ -81,8 +103,9 @@ def grown(session, kb: uuid.UUID, dimension: int) -> None:
         return
     chunks = session.execute(sa.text("SELECT chunks FROM plg_pgvector_keyword_statistics WHERE knowledge_base_id = :kb"),
                              {"kb": kb}).scalar()
-    if (chunks or 0) < THRESHOLD or session.execute(sa.text("SELECT to_regclass(:name)"),
-                                                    {"name": name(dimension, kb)}).scalar() is not None:
+    if (chunks or 0) < THRESHOLD or not session.execute(
+            sa.text("SELECT to_regclass(:vectors) IS NULL OR to_regclass(:terms) IS NULL"),
+            {"vectors": name(dimension, kb), "terms": terms_name(kb)}).scalar():
         return
     session.info[_PENDING] = True
     bind = session.get_bind()
@@ -130,14 +153,11 @@ def _build_and_drop(connection, threshold: int, concurrently: str) -> int:
             have[index] = False
             log.info("pgvector: dropped %s", index)
             changed += 1
-    for index, (dimension, kb) in want.items():
+    for index, definition in want.items():
         if have.get(index):
             continue
         connection.execute(sa.text(f"SET maintenance_work_mem = '{BUILD_MEMORY}'"))
-        connection.execute(sa.text(
-            f"CREATE INDEX {concurrently} IF NOT EXISTS {index} ON chunks "
-            f"USING hnsw ((embedding::vector({dimension})) vector_cosine_ops) "
-            f"WHERE embedding_dim = {dimension} AND knowledge_base_id = '{uuid.UUID(str(kb))}'"))
+        connection.execute(sa.text(f"CREATE INDEX {concurrently} IF NOT EXISTS {index} {definition}"))
         connection.execute(sa.text("RESET maintenance_work_mem"))
         log.info("pgvector: built %s", index)
         changed += 1

@@ -275,11 +275,11 @@ class PGVectorStore(BasePydanticVectorStore):
 
     def _params(self, query: VectorStoreQuery, limit: int | None, **values) -> dict:
         """The statements' parameters; ``limit`` None returns every ranked candidate (``LIMIT NULL``)."""
-        return {"kb": self._kb, "kb_literal": self._kb, "ws": self._ws, "top_k": limit,
+        return {"kb": self._kb, "ws": self._ws, "top_k": limit,
                 "query_embedding": query.query_embedding, **values}
 
     def _indexed_dimension(self):
-        """``embedding_dim = N`` as a literal, as the partial HNSW indexes' predicates have it (see ``_NEAREST_SCOPE``;
+        """``embedding_dim = N`` as a literal, as the partial HNSW indexes' predicates have it (see ``_SCOPE``;
         the statements are kept per dimension)."""
         return Chunk.embedding_dim == sa.literal_column(str(self.embedding_dim))
 
@@ -315,7 +315,7 @@ class PGVectorStore(BasePydanticVectorStore):
             distance = self._distance()
             nearest = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
                                  Chunk.position, (1 - distance).label("score"))
-                       .where(*_NEAREST_SCOPE, *extra, self._indexed_dimension())
+                       .where(*_SCOPE, *extra, self._indexed_dimension())
                        .order_by(distance, Chunk.id).limit(depth).subquery())
             statement = sa.select(nearest).order_by(nearest.c.score.desc(), nearest.c.id).limit(_TOP_K)
             if threshold is not None:
@@ -394,7 +394,7 @@ class PGVectorStore(BasePydanticVectorStore):
 
         def build(extra):
             distance = self._distance()
-            nearest = (sa.select(Chunk.id).where(*_NEAREST_SCOPE, *extra, self._indexed_dimension())
+            nearest = (sa.select(Chunk.id).where(*_SCOPE, *extra, self._indexed_dimension())
                        .order_by(distance, Chunk.id).limit(depth))
             keyword_ids = sa.select(self._keyword_candidates(extra, depth).subquery("best").c.id)
             pool = sa.union(nearest, keyword_ids).subquery("pool")
@@ -423,15 +423,13 @@ class PGVectorStore(BasePydanticVectorStore):
         return self._run(statement, self._params(query, limit, threshold=threshold, **question), depth)
 
 
-# What the searches' statements are built from: the tenant and the question as bound parameters (``_params``).
-_SCOPE = (Chunk.knowledge_base_id == sa.bindparam("kb", type_=Chunk.knowledge_base_id.type),
+# What the searches' statements are built from: the tenant and the question as bound parameters (``_params``). The
+# knowledge base is named as a literal (rendered into the SQL at execution, so one cached statement serves every
+# knowledge base): the planner proves a per-knowledge-base partial index's predicate (HNSW or GIN, ``indexes``) from a
+# literal, not from a parameter of a generic plan (psycopg prepares a statement on its fifth execution, and
+# PostgreSQL may then plan it once for any value).
+_SCOPE = (Chunk.knowledge_base_id == sa.bindparam("kb", type_=Chunk.knowledge_base_id.type, literal_execute=True),
           Chunk.workspace_id == sa.bindparam("ws", type_=Chunk.workspace_id.type))
-# The nearest-neighbour side names the knowledge base as a literal (rendered into the SQL at execution, so one
-# cached statement serves every knowledge base): the planner proves a per-knowledge-base partial HNSW index's
-# predicate (``indexes``) from a literal, not from a parameter of a generic plan (psycopg prepares a statement on its
-# fifth execution, and PostgreSQL may then plan it once for any value).
-_NEAREST_SCOPE = (Chunk.knowledge_base_id == sa.bindparam("kb_literal", type_=Chunk.knowledge_base_id.type,
-                                                          literal_execute=True), _SCOPE[1])
 _TOP_K = sa.bindparam("top_k", type_=sa.Integer)
 _THRESHOLD = sa.bindparam("threshold", type_=sa.Float)
 _QUESTION_TERMS = sa.bindparam("question_terms", type_=SPARSEVEC())

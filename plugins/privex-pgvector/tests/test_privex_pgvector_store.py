@@ -304,15 +304,20 @@ def _searched_statements(engine):
     seen = []
 
     def record(connection, cursor, statement, parameters, context, executemany):
-        if "<=>" in statement and "ORDER BY" in statement:
+        if ("<=>" in statement or "<#>" in statement) and "ORDER BY" in statement:
             seen.append((statement, parameters))
 
     sa.event.listen(engine, "before_cursor_execute", record)
     return seen, lambda: sa.event.remove(engine, "before_cursor_execute", record)
 
 
-def _plan(connection, statement, parameters, *, generic=False) -> str:
+def _plan(connection, statement, parameters, *, generic=False, bitmap=False) -> str:
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a few rows: the planner would read them all
+    if bitmap:
+        # Keyword candidates: on a few rows the workspace's or knowledge base's b-tree would do. Without them (for this
+        # transaction only: the caller rolls back) the choice is between the GIN indexes on terms, which shows whether
+        # the statement proves the knowledge base's own index's predicate.
+        connection.exec_driver_sql("DROP INDEX ix_chunks_workspace_id, ix_chunks_knowledge_base_id")
     if generic:
         # The plan PostgreSQL may settle on once psycopg has prepared the statement (its fifth execution): one for
         # any parameter values, so a bound knowledge base id could not prove a partial index's predicate.
@@ -324,9 +329,9 @@ def _plan(connection, statement, parameters, *, generic=False) -> str:
 
 
 def test_a_large_knowledge_base_gets_an_hnsw_index_of_its_own_which_its_searches_use(app, monkeypatch):
-    """Past the threshold the housekeeping builds the knowledge base's own partial index; its searches use it (also
-    as a generic plan) and find what they found before; a small knowledge base gets none; deleting the knowledge
-    base drops it at the next upkeep."""
+    """Past the threshold the housekeeping builds the knowledge base's own partial indexes (HNSW for its vectors, GIN
+    for its terms); its searches use them (also as a generic plan) and find what they found before; a small
+    knowledge base gets none; deleting the knowledge base drops them at the next upkeep."""
     from privex.extensions import db
     from privex.services.components import vector_store_upkeep
     from privex.services.knowledge import delete_knowledge_base
@@ -350,7 +355,8 @@ def test_a_large_knowledge_base_gets_an_hnsw_index_of_its_own_which_its_searches
             def searches(store):
                 return [(texts(result), result.similarities) for result in (
                     query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(1, 2, 3, 1), top_k=5),
-                    query(store, VectorStoreQueryMode.HYBRID, text="invoices", embedding=unit(1, 0, 4, 1), top_k=5))]
+                    query(store, VectorStoreQueryMode.HYBRID, text="invoices", embedding=unit(1, 0, 4, 1), top_k=5),
+                    query(store, VectorStoreQueryMode.TEXT_SEARCH, text="invoices cats", top_k=5))]
 
             before = searches(large_store)
             db.session.rollback()
@@ -358,7 +364,9 @@ def test_a_large_knowledge_base_gets_an_hnsw_index_of_its_own_which_its_searches
             monkeypatch.setattr(indexes, "THRESHOLD", 6)
             assert vector_store_upkeep() >= 1
             built = indexes.existing(db.session.connection())
-            assert built.get(own) is True and other not in built
+            own_terms = indexes.terms_name(large.id)
+            assert built.get(own) is True and built.get(own_terms) is True
+            assert other not in built and indexes.terms_name(small.id) not in built
             seen, stop = _searched_statements(db.engine)
             try:
                 assert searches(large_store) == before  # same hits, same scores
@@ -366,16 +374,22 @@ def test_a_large_knowledge_base_gets_an_hnsw_index_of_its_own_which_its_searches
             finally:
                 stop()
             db.session.rollback()
-            for statement, parameters in seen[:2]:  # the large knowledge base's vector and hybrid statements
+            # The large knowledge base's vector, hybrid and keyword statements, then the small one's.
+            for (statement, parameters), used in zip(seen[:3], (own, own, own_terms)):
                 for generic in (False, True):
-                    assert own in _plan(db.session.connection(), statement, parameters, generic=generic)
+                    plan = _plan(db.session.connection(), statement, parameters, generic=generic,
+                                 bitmap=used == own_terms)
+                    assert used in plan, plan
                     db.session.rollback()
-            assert own not in _plan(db.session.connection(), *seen[2])  # the small one's
+            for statement, parameters in seen[3:]:
+                assert "_kb_" not in _plan(db.session.connection(), statement, parameters)
+                db.session.rollback()
             assert len(small_hits[0][0]) == 3
             db.session.rollback()
             delete_knowledge_base(large)
             vector_store_upkeep()
-            assert own not in indexes.existing(db.session.connection())
+            left = indexes.existing(db.session.connection())
+            assert own not in left and own_terms not in left
         finally:
             db.session.rollback()
             db.session.execute(sa.delete(Organization).where(Organization.id == organization.id))
@@ -463,7 +477,8 @@ def test_the_transaction_taking_a_knowledge_base_past_the_threshold_builds_its_i
             add_document(db, knowledge_base, [(f"Second {n}", unit(1, 0, n, 1), {}) for n in range(4)], name="b")
             assert own not in indexes.existing(db.session.connection())  # not before the chunks are committed
             db.session.commit()
-            assert indexes.existing(db.session.connection()).get(own) is True
+            built = indexes.existing(db.session.connection())
+            assert built.get(own) is True and built.get(indexes.terms_name(knowledge_base.id)) is True
         finally:
             db.session.rollback()
             db.session.execute(sa.delete(Organization).where(Organization.id == organization_id))
