@@ -140,17 +140,10 @@ def _update_weights(session, updates: list[dict]) -> None:
             {"ids": [item["chunk_id"] for item in batch], "weights": [item["weights"].to_text() for item in batch]})
 
 
-def statistics(kb: uuid.UUID, term_ids: list[int]) -> tuple[int, dict[int, int], bool]:
-    """One round trip: the knowledge base's chunk count, each term's chunk count, and whether chunks wait to be
-    filled in."""
-    rows = db.session.execute(sa.text(
-        f"SELECT u.term, coalesce(f.chunks, 0) FROM unnest(CAST(:terms AS int[])) AS u(term) "
-        f"LEFT JOIN {FREQUENCIES} f ON f.knowledge_base_id = :kb AND f.term = u.term "
-        f"UNION ALL SELECT -1, coalesce((SELECT chunks FROM {STATISTICS} WHERE knowledge_base_id = :kb), 0) "
-        f"UNION ALL SELECT -2, CAST(EXISTS (SELECT 1 FROM chunks WHERE knowledge_base_id = :kb AND terms IS NULL) "
-        f"AS int)"), {"kb": kb, "terms": term_ids}).all()
-    values = dict(rows)
-    return int(values.pop(-1)), {int(term): int(n) for term, n in values.items() if term >= 0}, bool(values[-2])
+def unfilled(kb: uuid.UUID) -> bool:
+    """Whether chunks of the knowledge base wait to be filled in (``ix_chunks_without_terms`` answers it)."""
+    return bool(db.session.execute(sa.text(
+        "SELECT EXISTS (SELECT 1 FROM chunks WHERE knowledge_base_id = :kb AND terms IS NULL)"), {"kb": kb}).scalar())
 
 
 def fill(kb: uuid.UUID) -> int:

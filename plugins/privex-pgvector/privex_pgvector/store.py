@@ -33,7 +33,6 @@ from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo,
 from llama_index.core.vector_stores.types import (BasePydanticVectorStore, FilterCondition, FilterOperator,
                                                   MetadataFilters, VectorStoreQuery, VectorStoreQueryMode,
                                                   VectorStoreQueryResult)
-from pgvector import SparseVector
 from pgvector.sqlalchemy import SPARSEVEC, Vector
 from pydantic import PrivateAttr
 from sqlalchemy.dialects.postgresql import ARRAY, insert
@@ -325,32 +324,24 @@ class PGVectorStore(BasePydanticVectorStore):
         statement = self._statement(("vector", threshold is not None), query, build)
         return self._run(statement, self._params(query, limit, threshold=threshold), depth)
 
-    def _question(self, text: str):
-        """The question as BM25 sees it in this knowledge base: its vector (IDF per term, times the term's
-        occurrences in the question) and the terms choosing which chunks are scored, as the parameters of the
-        keyword statements; None when no word of it is in any chunk.
+    def _question(self, text: str) -> dict | None:
+        """The question's terms as the keyword statements' parameters (``_QUESTION``: the statement itself looks up
+        their statistics, weighs them and chooses which chunks to score); None when it has no words to search.
 
-        The terms are the question's rarest, taken while the chunks holding them add up to at most
-        ``KEYWORD_BUDGET``, and always enough of them to hold ``CANDIDATES`` chunks when the knowledge base has
-        that many. A chunk holding none of them can only score on the question's common words, whose IDF is low."""
+        The first keyword search of a knowledge base in a process fills in its chunks still without keyword data
+        (``keywords.fill``), so its scores count every chunk; chunks are stored with it ever after."""
         counts = bm25.term_counts(text)
         if not counts:
             return None
-        chunks, frequencies, unfilled = keywords.statistics(self._kb, sorted(counts))
-        if unfilled and keywords.fill(self._kb):
-            chunks, frequencies, _ = keywords.statistics(self._kb, sorted(counts))
-        present = {term: n for term, n in frequencies.items() if n > 0}
-        if not present:
-            return None
-        vector = SparseVector({term: counts[term] * bm25.idf(chunks, n) for term, n in present.items()},
-                              bm25.DIMENSIONS)
-        chosen, total = [], 0
-        for term in sorted(present, key=lambda term: (present[term], term)):
-            if chosen and KEYWORD_BUDGET > 0 and total + present[term] > KEYWORD_BUDGET and total >= CANDIDATES:
-                break
-            chosen.append(term)
-            total += present[term]
-        return {"question_terms": vector, "chosen_terms": chosen}
+        if self._kb not in _FILLED:
+            if keywords.unfilled(self._kb):
+                keywords.fill(self._kb)
+            if len(_FILLED) > 100_000:
+                _FILLED.clear()
+            _FILLED.add(self._kb)
+        terms = sorted(counts)
+        return {"asked_terms": terms, "asked_counts": [counts[term] for term in terms], "kb_id": self._kb,
+                "budget": KEYWORD_BUDGET, "candidates": CANDIDATES}
 
     @staticmethod
     def _keyword_candidates(conditions: list, depth: int):
@@ -386,7 +377,8 @@ class PGVectorStore(BasePydanticVectorStore):
         """Score fusion: the ``_depth`` nearest chunks and the ``_depth`` best by BM25 are pooled; each pooled
         chunk gets both its cosine similarity and its BM25 score (exact, also for a chunk only one side found),
         each min-max normalised over the pool, and ``VECTOR_WEIGHT · cosine + (1 − VECTOR_WEIGHT) · bm25`` ranks
-        them. Ties go to the nearer chunk, then to the smaller id."""
+        them. Ties go to the nearer chunk, then to the smaller id. A question none of whose words is in the knowledge
+        base ranks as a vector search does, with the cosine similarity as its score."""
         question = self._question(query.query_str)
         if question is None:
             return self._vector(query, threshold, limit)
@@ -408,8 +400,9 @@ class PGVectorStore(BasePydanticVectorStore):
                 low, high = sa.func.min(column).over(), sa.func.max(column).over()
                 return sa.func.coalesce((column - low) / sa.func.nullif(high - low, 0), 0.0)
 
-            fused = sa.select(scored.c.id, scored.c.cosine, (
-                VECTOR_WEIGHT * normalised(scored.c.cosine) + (1 - VECTOR_WEIGHT) * normalised(scored.c.bm25)
+            fused = sa.select(scored.c.id, scored.c.cosine, sa.case(
+                (_CHOSEN_TERMS.is_(None), scored.c.cosine),
+                else_=VECTOR_WEIGHT * normalised(scored.c.cosine) + (1 - VECTOR_WEIGHT) * normalised(scored.c.bm25),
             ).label("score")).subquery("fused")
             statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
                                    Chunk.position, fused.c.score)
@@ -432,8 +425,34 @@ _SCOPE = (Chunk.knowledge_base_id == sa.bindparam("kb", type_=Chunk.knowledge_ba
           Chunk.workspace_id == sa.bindparam("ws", type_=Chunk.workspace_id.type))
 _TOP_K = sa.bindparam("top_k", type_=sa.Integer)
 _THRESHOLD = sa.bindparam("threshold", type_=sa.Float)
-_QUESTION_TERMS = sa.bindparam("question_terms", type_=SPARSEVEC())
-_CHOSEN_TERMS = sa.bindparam("chosen_terms", type_=ARRAY(sa.Integer))
+# The question as BM25 sees it in the knowledge base, worked out inside each keyword statement from the question's
+# term ids and their occurrences (``_question``), so a search is one round trip: ``weights`` is the question's vector
+# (IDF from the knowledge base's statistics, times the term's occurrences in the question), ``chosen`` the terms
+# whose chunks are scored. Those are the question's rarest, taken while the chunks holding them add up to at most
+# ``KEYWORD_BUDGET`` (0: all), and always enough to hold ``CANDIDATES`` chunks when the knowledge base has that many:
+# a chunk holding none of them can only score on the question's common words, whose IDF is low. Both are NULL when
+# no word of the question is in any chunk. (Terms are 0-based, sparsevec's text 1-based.)
+_QUESTION = sa.text(f"""
+    WITH asked AS (
+        SELECT u.term, u.occurrences, f.chunks AS df
+        FROM unnest(CAST(:asked_terms AS int[]), CAST(:asked_counts AS int[])) AS u(term, occurrences)
+        JOIN {keywords.FREQUENCIES} f ON f.knowledge_base_id = :kb_id AND f.term = u.term AND f.chunks > 0),
+    ranked AS (
+        SELECT term, occurrences, df, sum(df) OVER w AS total, row_number() OVER w AS n
+        FROM asked WINDOW w AS (ORDER BY df, term)),
+    marked AS (
+        SELECT term, occurrences, df, bool_or(n > 1 AND CAST(:budget AS int) > 0 AND total > CAST(:budget AS int)
+                                              AND total - df >= CAST(:candidates AS int)) OVER (ORDER BY df, term) AS past
+        FROM ranked)
+    SELECT (SELECT array_agg(term ORDER BY df, term) FROM marked WHERE NOT past) AS chosen,
+           CAST((SELECT '{{' || string_agg((term + 1)::text || ':' || (occurrences * ln(
+                     1 + (s.chunks - df + 0.5::float8) / (df + 0.5::float8)))::text, ',' ORDER BY term)
+                     || '}}/{bm25.DIMENSIONS}' FROM marked) AS sparsevec) AS weights
+    FROM {keywords.STATISTICS} s WHERE s.knowledge_base_id = :kb_id
+""").columns(sa.column("chosen", ARRAY(sa.Integer)), sa.column("weights", SPARSEVEC())).cte("question")
+_QUESTION_TERMS = sa.select(_QUESTION.c.weights).scalar_subquery()
+_CHOSEN_TERMS = sa.select(_QUESTION.c.chosen).scalar_subquery()
+_FILLED: set = set()  # knowledge bases this process has seen with keyword data for every chunk
 # For one transaction (like SET LOCAL), both in one statement.
 _HNSW_SETTINGS = sa.text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                          "set_config('hnsw.ef_search', :ef_search, true)")
