@@ -57,17 +57,20 @@ def retrieve(knowledge_base: KnowledgeBase, query: str, *, mode: str = "hybrid",
     result = store.query(VectorStoreQuery(query_str=query, query_embedding=embedding, similarity_top_k=top_k,
                                           mode=MODES[mode], filters=metadata_filters),
                          score_threshold=threshold, **options)
-    names = _document_names({node.metadata.get("document_id") for node in result.nodes})
+    # A store may read its hits' document names with them (``document_name`` in the metadata): else one query.
+    named = all("document_name" in node.metadata for node in result.nodes)
+    names = {} if named else _document_names({node.metadata.get("document_id") for node in result.nodes})
     hits, documents = [], set()
     for node, score in zip(result.nodes, result.similarities):
         metadata = {key: value for key, value in node.metadata.items() if key not in ("parent_id",)}
         document_id = metadata.pop("document_id", node.ref_doc_id)
+        document_name = metadata.pop("document_name", None) if named else names.get(document_id)
         if one_per_document and document_id in documents:  # a store that ignored the option
             continue
         documents.add(document_id)
         parent = metadata.pop("parent_text", None)  # parent-child chunking: answer with the whole passage
         hits.append(Hit(chunk_id=node.node_id, text=parent or node.get_content(), score=float(score),
-                        document_id=document_id, document_name=names.get(document_id),
+                        document_id=document_id, document_name=document_name,
                         position={"chunk": metadata.get("position"),
                                   **{key: metadata[key] for key in POSITION_KEYS if key in metadata}},
                         metadata=metadata))

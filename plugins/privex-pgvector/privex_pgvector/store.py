@@ -38,7 +38,7 @@ from pydantic import PrivateAttr
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from privex.extensions import db
-from privex.models import Chunk
+from privex.models import Chunk, Document
 from privex_pgvector import indexes, keywords
 from privex_pgvector import terms as bm25
 
@@ -239,7 +239,8 @@ class PGVectorStore(BasePydanticVectorStore):
                              f"text_search)")
         if one_per_document:
             rows = _best_per_document(rows)[:query.similarity_top_k]
-        nodes = [_node(row.id, row.document_id, row.text, row.metadata, row.position) for row in rows]
+        nodes = [_node(row.id, row.document_id, row.text, row.metadata, row.position, row.document_name)
+                 for row in rows]
         return VectorStoreQueryResult(nodes=nodes, similarities=[float(row.score) for row in rows],
                                       ids=[str(row.id) for row in rows])
 
@@ -316,7 +317,9 @@ class PGVectorStore(BasePydanticVectorStore):
                                  Chunk.position, (1 - distance).label("score"))
                        .where(*_SCOPE, *extra, self._indexed_dimension())
                        .order_by(distance, Chunk.id).limit(depth).subquery())
-            statement = sa.select(nearest).order_by(nearest.c.score.desc(), nearest.c.id).limit(_TOP_K)
+            statement = (sa.select(nearest, Document.name.label("document_name"))
+                         .join(Document, Document.id == nearest.c.document_id)
+                         .order_by(nearest.c.score.desc(), nearest.c.id).limit(_TOP_K))
             if threshold is not None:
                 statement = statement.where(nearest.c.score >= _THRESHOLD)
             return statement
@@ -361,8 +364,8 @@ class PGVectorStore(BasePydanticVectorStore):
         def build(extra):
             best = self._keyword_candidates(extra, depth).subquery("best")
             statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
-                                   Chunk.position, best.c.score)
-                         .join(best, best.c.id == Chunk.id)
+                                   Chunk.position, best.c.score, Document.name.label("document_name"))
+                         .join(best, best.c.id == Chunk.id).join(Document, Document.id == Chunk.document_id)
                          .order_by(best.c.score.desc(), Chunk.id).limit(_TOP_K))
             if thresholded:
                 statement = statement.where(Chunk.embedding_dim == self.embedding_dim,
@@ -405,8 +408,8 @@ class PGVectorStore(BasePydanticVectorStore):
                 else_=VECTOR_WEIGHT * normalised(scored.c.cosine) + (1 - VECTOR_WEIGHT) * normalised(scored.c.bm25),
             ).label("score")).subquery("fused")
             statement = (sa.select(Chunk.id, Chunk.document_id, Chunk.text, Chunk.metadata_.label("metadata"),
-                                   Chunk.position, fused.c.score)
-                         .join(fused, fused.c.id == Chunk.id)
+                                   Chunk.position, fused.c.score, Document.name.label("document_name"))
+                         .join(fused, fused.c.id == Chunk.id).join(Document, Document.id == Chunk.document_id)
                          .order_by(fused.c.score.desc(), fused.c.cosine.desc(), Chunk.id).limit(_TOP_K))
             if threshold is not None:
                 statement = statement.where(fused.c.cosine >= _THRESHOLD)
@@ -502,10 +505,12 @@ def _best_per_document(rows) -> list:
     return kept
 
 
-def _node(chunk_id, document_id, text, metadata, position) -> TextNode:
+def _node(chunk_id, document_id, text, metadata, position, document_name=None) -> TextNode:
     metadata = dict(metadata or {})
     metadata["position"] = position
     metadata["document_id"] = str(document_id)
+    if document_name is not None:  # a search's hits: what a citation shows, read with them (no second round trip)
+        metadata["document_name"] = document_name
     return TextNode(id_=str(chunk_id), text=text, metadata=metadata,
                     relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=str(document_id))})
 

@@ -74,6 +74,20 @@ def texts(result):
     return [node.get_content() for node in result.nodes]
 
 
+def test_every_mode_gives_its_hits_document_name_read_with_them(database, kb):
+    """A citation names its document: the store reads the current name in the search itself (one round trip)."""
+    knowledge_base = kb()
+    store, document = add_document(database, knowledge_base, CORPUS[:2], name="pets.md")
+    add_document(database, knowledge_base, CORPUS[2:], name="billing.md")
+    document.name = "renamed pets.md"
+    database.session.flush()
+    for mode, text in ((VectorStoreQueryMode.DEFAULT, None), (VectorStoreQueryMode.TEXT_SEARCH, "cat invoice"),
+                       (VectorStoreQueryMode.HYBRID, "cat invoice")):
+        result = query(store, mode, text=text, embedding=unit(1, 0, 1, 0), top_k=4)
+        names = {node.get_content(): node.metadata["document_name"] for node in result.nodes}
+        assert names[CORPUS[0][0]] == "renamed pets.md" and names[CORPUS[2][0]] == "billing.md", mode
+
+
 def test_vector_mode_ranks_by_cosine_similarity(database, kb):
     store, _ = add_document(database, kb(), CORPUS)
     result = query(store, VectorStoreQueryMode.DEFAULT, embedding=unit(0, 0.1, 1, 0))
