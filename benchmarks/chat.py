@@ -16,7 +16,9 @@ Method:
   knowledge base attached, the default retrieval (hybrid, top 5) and ``rate_limit_per_minute`` at its maximum, and
   an API key with the ``chat`` scope. The organization's plan is set to ``enterprise`` directly in the database
   (the free plan allows 600 messages a minute per organization, which the benchmark would pass).
-- Load, per concurrency: N users (asyncio tasks on one httpx client in this process) each start a session, then
+- Load, per concurrency: N users (asyncio tasks in this process, each with its own keep-alive HTTP/1.1 connection:
+  ``Connection``, a minimal client, so the load generator takes as little as it can of the cores it shares with the
+  server) each start a session, then
   send the questions of ``tests/data/retrieval/questions.jsonl`` (each user from its own place in the list) with
   ``stream: true`` one after another for the duration, each as soon as the last is answered (a closed loop: at N
   users the latency is N / throughput, by Little's law, once the server is saturated). Messages started within the
@@ -346,34 +348,97 @@ def questions() -> list[str]:
     return [json.loads(line)["question"] for line in lines if line.strip()]
 
 
-async def _ask(client, url: str, question: str) -> Message:
-    import httpx
+class Connection:
+    """One user's HTTP/1.1 keep-alive connection to the server: the load generator shares the server's two cores, so
+    it speaks just enough HTTP to send a message and read its event stream (a request written in one piece, a
+    chunked or sized body read as it comes, the events parsed once at the end). httpx's streaming client cost about
+    five times as much CPU per message, taken from the platform it measures. A connection idle for a second is not
+    reused: gunicorn closes idle ones after two, and a request sent on a connection the server is closing fails
+    without being the server's fault."""
 
-    started = time.perf_counter()
-    ttft, event, message_id, error = None, None, None, None
-    try:
-        async with client.stream("POST", url, json={"message": question, "stream": True}) as response:
-            if response.status_code != 200:
-                await response.aread()
-                return Message(ok=False, total=time.perf_counter() - started, error=f"HTTP {response.status_code}")
-            async for line in response.aiter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                    if event == "delta" and ttft is None:
-                        ttft = time.perf_counter() - started
-                elif line.startswith("data: ") and event in ("done", "error"):
-                    data = json.loads(line[6:])
-                    if event == "done":
-                        message_id = data.get("message_id")
-                        if data.get("finish_reason") == "error":  # a chatflow that failed answers its fallback
-                            error = f"flow error: {str(data.get('flow_error'))[:80]}"
-                    else:
-                        error = f"error event {data.get('code')}"
-    except httpx.HTTPError as failure:
-        error = type(failure).__name__
-    total = time.perf_counter() - started
+    IDLE = 1.0
+
+    def __init__(self, host: str, port: int, authorization: str):
+        self.host, self.port = host, port
+        self.head = (f"Host: {host}:{port}\r\nAuthorization: {authorization}\r\n"
+                     "Content-Type: application/json\r\nAccept: text/event-stream\r\n").encode()
+        self.reader = self.writer = None
+        self.last = 0.0
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except OSError:
+                pass
+        self.reader = self.writer = None
+
+    async def post(self, path: str, body: bytes, started: float) -> tuple[int, float | None, bytes]:
+        """(status, seconds from ``started`` to the first ``delta`` event or None, body) of one POST."""
+        if self.writer is None or time.perf_counter() - self.last > self.IDLE:
+            await self.close()
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(f"POST {path} HTTP/1.1\r\n".encode() + self.head
+                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        reader = self.reader
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        headers = head.lower()
+        ttft, parts = None, []
+        if b"transfer-encoding: chunked" in headers:
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await reader.readuntil(b"\r\n")
+                    break
+                parts.append((await reader.readexactly(size + 2))[:-2])
+                if ttft is None and b"event: delta" in parts[-1]:
+                    ttft = time.perf_counter() - started
+        elif b"content-length:" in headers:
+            length = int(headers.split(b"content-length:")[1].split(b"\r\n")[0])
+            parts.append(await reader.readexactly(length))
+        else:
+            parts.append(await reader.read())
+            await self.close()
+        if b"connection: close" in headers:
+            await self.close()
+        self.last = time.perf_counter()
+        return status, ttft, b"".join(parts)
+
+
+def _outcome(body: bytes) -> tuple[str | None, str | None]:
+    """(message id, error) of a streamed answer: its ``done`` event's message id, or why it failed."""
+    event, message_id, error = None, None, None
+    for line in body.split(b"\n"):
+        if line.startswith(b"event: "):
+            event = line[7:].strip()
+        elif line.startswith(b"data: ") and event in (b"done", b"error"):
+            data = json.loads(line[6:])
+            if event == b"done":
+                message_id = data.get("message_id")
+                if data.get("finish_reason") == "error":  # a chatflow that failed answers its fallback
+                    error = f"flow error: {str(data.get('flow_error'))[:80]}"
+            else:
+                error = f"error event {data.get('code')}"
     if error is None and not message_id:
         error = "no done event"
+    return message_id, error
+
+
+async def _ask(connection: Connection, path: str, question: str) -> Message:
+    started = time.perf_counter()
+    try:
+        status, ttft, body = await asyncio.wait_for(
+            connection.post(path, json.dumps({"message": question, "stream": True}).encode(), started), 120)
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+            ValueError) as failure:
+        await connection.close()
+        return Message(ok=False, total=time.perf_counter() - started, error=type(failure).__name__)
+    total = time.perf_counter() - started
+    if status != 200:
+        return Message(ok=False, total=total, error=f"HTTP {status}")
+    message_id, error = _outcome(body)
     return Message(ok=error is None, total=total, ttft=ttft, error=error, message_id=message_id)
 
 
@@ -393,19 +458,22 @@ async def _session(client, bot: Bot, number: int, run: Run) -> str | None:
     return run.sessions[-1]
 
 
-async def _user(client, bot: Bot, number: int, session_id: str, deadline: float, asked: list[str],
-                run: Run) -> None:
+async def _user(connection: Connection, bot: Bot, number: int, session_id: str, deadline: float,
+                asked: list[str], run: Run) -> None:
     think = run.think
-    url = f"{API}/public/bots/{bot.public_id}/sessions/{session_id}/messages"
+    path = f"{API}/public/bots/{bot.public_id}/sessions/{session_id}/messages"
     rng = random.Random(number)
     if think:
         await asyncio.sleep(rng.uniform(0, think))  # users do not all arrive in the same instant
     turn = number * 7  # each user starts at its own place in the questions
-    while time.perf_counter() < deadline:
-        run.messages.append(await _ask(client, url, asked[turn % len(asked)]))
-        turn += 1
-        if think:
-            await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
+    try:
+        while time.perf_counter() < deadline:
+            run.messages.append(await _ask(connection, path, asked[turn % len(asked)]))
+            turn += 1
+            if think:
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
+    finally:
+        await connection.close()
 
 
 async def _load(base: str, bot: Bot, users: int, seconds: float, think: float) -> Run:
@@ -413,17 +481,18 @@ async def _load(base: str, bot: Bot, users: int, seconds: float, think: float) -
 
     run = Run(users=users, think=think)
     asked = questions()
-    # Connections idle for a second are not reused: gunicorn closes idle ones after two, and a request sent on a
-    # connection the server is closing fails without being the server's fault.
+    # Sessions are started with httpx (set-up, not timed); the messages go through each user's own connection.
     limits = httpx.Limits(max_connections=users + 5, max_keepalive_connections=users + 5, keepalive_expiry=1.0)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=httpx.Timeout(120, connect=30),
                                  headers={"Authorization": f"Bearer {bot.key}"}) as client:
         sessions = await asyncio.gather(*(_session(client, bot, number, run) for number in range(users)))
-        started = time.perf_counter()
-        deadline = started + seconds
-        await asyncio.gather(*(_user(client, bot, number, session_id, deadline, asked, run)
-                               for number, session_id in enumerate(sessions) if session_id))
-        run.elapsed = time.perf_counter() - started
+    address = httpx.URL(base)
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(_user(Connection(address.host, address.port, f"Bearer {bot.key}"), bot, number,
+                                 session_id, deadline, asked, run)
+                           for number, session_id in enumerate(sessions) if session_id))
+    run.elapsed = time.perf_counter() - started
     return run
 
 

@@ -8,6 +8,7 @@ it is up.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,16 +26,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         if self.path.rstrip("/") != "/v1/chat/completions" or not body.get("stream"):
             self.send_error(404)
             return
-        model = body.get("model", "bench")
-        chunks = [{"id": "bench", "object": "chat.completion.chunk", "model": model,
-                   "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                  for piece in ANSWER]
-        chunks.append({"id": "bench", "object": "chat.completion.chunk", "model": model,
-                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        chunks.append({"id": "bench", "object": "chat.completion.chunk", "model": model, "choices": [],
-                       "usage": {"prompt_tokens": 600, "completion_tokens": 16, "total_tokens": 616}})
-        payload = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
-        data = payload.encode()
+        data = _answer(str(body.get("model", "bench")))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Content-Length", str(len(data)))
@@ -48,6 +40,18 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - one line per request would cost more than the answer
         pass
+
+
+@functools.lru_cache(maxsize=64)
+def _answer(model: str) -> bytes:
+    """The streamed answer's bytes for ``model``, made once: this server shares the cores with what is measured."""
+    chunks = [{"id": "bench", "object": "chat.completion.chunk", "model": model,
+               "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]} for piece in ANSWER]
+    chunks.append({"id": "bench", "object": "chat.completion.chunk", "model": model,
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append({"id": "bench", "object": "chat.completion.chunk", "model": model, "choices": [],
+                   "usage": {"prompt_tokens": 600, "completion_tokens": 16, "total_tokens": 616}})
+    return ("".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n").encode()
 
 
 def serve(port: int) -> None:
