@@ -394,8 +394,10 @@ class PGVectorStore(BasePydanticVectorStore):
             keyword_ids = sa.select(self._keyword_candidates(extra, depth).subquery("best").c.id)
             pool = sa.union(nearest, keyword_ids).subquery("pool")
             bm25_score = sa.func.coalesce(-Chunk.term_weights.max_inner_product(_QUESTION_TERMS), 0.0)
+            # OFFSET 0 keeps PostgreSQL from pulling this subquery up into the next one, which would compute each
+            # pooled chunk's cosine similarity and BM25 score (reading its embedding and weights) once per use.
             scored = (sa.select(Chunk.id, (1 - distance).label("cosine"), bm25_score.label("bm25"))
-                      .join(pool, pool.c.id == Chunk.id).subquery("scored"))
+                      .join(pool, pool.c.id == Chunk.id).offset(0).subquery("scored"))
 
             def normalised(column):
                 if FUSION == "rrf":
