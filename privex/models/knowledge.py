@@ -100,8 +100,9 @@ class Chunk(WorkspaceScoped, Model):
     embedding = mapped_column(Vector())
     embedding_dim: Mapped[int | None] = mapped_column(sa.SmallInteger)
     # Keyword ranking (the vector store's): stemmed term ids, their BM25 weights, and how many terms the text has.
-    # The weights are stored inside the row (STORAGE MAIN, migration 4d2b8e6f1a37): keyword search reads them for
-    # thousands of chunks a question, and out of line in TOAST each cost three more buffer reads.
+    # The embedding and the weights are stored inside the row (STORAGE MAIN and a TOAST target of 4,000 bytes,
+    # migration 4d2b8e6f1a37): searches read them for up to thousands of chunks a question, and out of line in TOAST
+    # each cost three more buffer reads. The text goes out of line instead.
     terms = mapped_column(ARRAY(sa.Integer))
     term_weights = mapped_column(SPARSEVEC())
     term_count: Mapped[int | None] = mapped_column(sa.Integer)

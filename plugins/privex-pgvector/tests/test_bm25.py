@@ -270,17 +270,26 @@ def test_concurrent_writers_of_one_knowledge_base_keep_the_statistics_exact(app)
             db.session.commit()
 
 
-def test_a_long_chunks_weights_stay_in_its_row_where_keyword_search_reads_them(database):
-    """Keyword search reads the weights of thousands of chunks a question: kept inside the row (storage MAIN), not
-    out of line in TOAST, also in a chunk long enough that its row is TOASTed (its text goes out of line instead)."""
+def test_a_long_chunks_embedding_and_weights_stay_in_its_row_where_searches_read_them(database):
+    """Searches read the weights and the embedding of up to thousands of chunks a question: they are kept inside
+    the row (storage MAIN, TOAST target 4,000 bytes), not out of line in TOAST, also in a chunk long enough that its
+    row is TOASTed (its text goes out of line instead)."""
     import random
 
     rng = random.Random(7)
-    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(5, 10))) for _ in range(400)]
-    store, _ = add_document(database.session, make_kb(database.session, "long"), [" ".join(words)])
-    text_out_of_line, weights_out_of_line = database.session.execute(sa.text(
-        "SELECT pg_column_toast_chunk_id(text) IS NOT NULL, pg_column_toast_chunk_id(term_weights) IS NOT NULL "
-        "FROM chunks WHERE knowledge_base_id = :kb"), {"kb": uuid.UUID(store.knowledge_base_id)}).one()
-    assert text_out_of_line  # the row was too long for its page: something had to go
-    assert not weights_out_of_line
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(5, 10))) for _ in range(300)]
+    knowledge_base = make_kb(database.session, "long")
+    knowledge_base.embedding_dim = 384
+    document = Document(workspace_id=knowledge_base.workspace_id, knowledge_base_id=knowledge_base.id, name="long")
+    database.session.add(document)
+    database.session.flush()
+    store = PGVector().create(knowledge_base, 384)
+    store.add([TextNode(text=" ".join(words), embedding=[rng.uniform(-1, 1) for _ in range(384)],
+                        metadata={"position": 0},
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=str(document.id))})])
+    out_of_line = database.session.execute(sa.text(
+        "SELECT pg_column_toast_chunk_id(text) IS NOT NULL, pg_column_toast_chunk_id(embedding) IS NOT NULL, "
+        "pg_column_toast_chunk_id(term_weights) IS NOT NULL FROM chunks WHERE knowledge_base_id = :kb"),
+        {"kb": knowledge_base.id}).one()
+    assert tuple(out_of_line) == (True, False, False)  # the row was too long for its page: the text went
     assert search(store, KEYWORD, words[17])[0][0] == " ".join(words)
