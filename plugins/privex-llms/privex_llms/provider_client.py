@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import itertools
 import json
 import os
 import ssl
@@ -39,6 +40,7 @@ ATTEMPTS = 3
 BACKOFF = 0.5  # seconds before the second attempt; doubled before each later one
 MAX_RETRY_AFTER = 10.0  # a server asking for a longer pause gets this much: a knowledge base upload should not stall
 ERROR_EXCERPT = 300  # characters of a provider's error body quoted in messages
+TRAILING_LINES = 16  # lines of a stream read after its decoder is done, so that its connection can be kept
 
 T = TypeVar("T")
 
@@ -137,6 +139,17 @@ def shared_client(timeout: float, connect_timeout: float) -> httpx.Client:
                 client = _clients[key] = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout),
                                                       verify=_tls())
     return client
+
+
+def _read_to_the_end(lines: Iterator[str]) -> None:
+    """Read what is left of a stream whose decoder has all it needs: what follows OpenAI's ``[DONE]`` or Ollama's
+    last chunk (a blank line, the chunked body's end). A response closed before its end closes its connection, so
+    every chat answer opened a new one (and, to a remote provider, made a TLS handshake): the pool kept nothing. A
+    server that goes on past ``TRAILING_LINES`` lines, or fails now, only loses its connection: the answer is
+    already complete."""
+    with contextlib.suppress(httpx.HTTPError):
+        for _line in itertools.islice(lines, TRAILING_LINES):
+            pass
 
 
 class ProviderClient:
@@ -240,9 +253,11 @@ class ProviderClient:
                 try:
                     with http.stream("POST", url, json=body, headers=self.headers) as response:
                         if response.is_success:
-                            for item in decode(response.iter_lines()):
+                            lines = response.iter_lines()
+                            for item in decode(lines):
                                 started = True
                                 yield item
+                            _read_to_the_end(lines)
                             return
                         response.read()
                         (failure, delay), cause = self._refused(where, response, delay), None
