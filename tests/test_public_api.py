@@ -156,6 +156,41 @@ def test_servers_use_an_api_key_with_the_chat_scope(client, owner, bot):
     assert client.post(url, json={}, headers={"Authorization": "Bearer pk_bogus.key"}).status_code == 401
 
 
+def test_a_key_revoked_deleted_or_narrowed_is_refused_at_the_very_next_message(client, owner, bot, database):
+    # The message route reads the key in the statement that reads the bot and the session: nothing is kept of it.
+    from privex.models import APIKey
+
+    def key():
+        created = owner.post(f"{API}/workspaces/{owner.workspace_id}/api-keys",
+                             json={"name": "server", "permissions": ["chat"]}).get_json()
+        return created["id"], created["key"]
+
+    def send(secret, message="holiday days?"):
+        return client.post(f"{API}/public/bots/{bot['public_id']}/sessions/{session_id}/messages",
+                           json={"message": message}, headers={"X-API-Key": secret})
+
+    (revoked_id, revoked), (deleted_id, deleted), (narrowed_id, narrowed) = key(), key(), key()
+    session_id = client.post(f"{API}/public/bots/{bot['public_id']}/sessions", json={},
+                             headers={"Authorization": f"Bearer {revoked}"}).get_json()["session_id"]
+    assert [send(secret).status_code for secret in (revoked, deleted, narrowed)] == [200, 200, 200]
+    assert owner.delete(f"{API}/workspaces/{owner.workspace_id}/api-keys/{revoked_id}").status_code == 204
+    database.session.execute(sa.delete(APIKey).where(APIKey.id == deleted_id))
+    database.session.execute(sa.update(APIKey).where(APIKey.id == narrowed_id).values(permissions=["read"]))
+    database.session.commit()
+    refused = send(revoked)
+    assert refused.status_code == 401 and "revoked" in refused.get_json()["message"]
+    assert send(deleted).status_code == 401
+    assert send(narrowed).status_code == 403
+    assert send(narrowed[:-1] + "x").status_code == 401  # its prefix with another secret
+    stranger = sign_up(client, "stan")
+    their_key = stranger.post(f"{API}/workspaces/{stranger.workspace_id}/api-keys",
+                              json={"name": "x", "permissions": ["chat"]}).get_json()["key"]
+    assert send(their_key).status_code == 403
+    asked = database.session.scalar(sa.select(sa.func.count()).select_from(ChatMessage).where(
+        ChatMessage.session_id == session_id, ChatMessage.role == "user"))
+    assert asked == 3  # nothing refused was stored
+
+
 def test_feedback_replaces_an_earlier_vote(client, bot, database):
     session_id = start(client, bot)
     message_id = ask(client, bot, session_id, "holiday days?").get_json()["message_id"]

@@ -35,6 +35,7 @@ from privex.plugins import NotInstalled
 from privex.services import chatbots, credentials, leads, plans
 from privex.services.errors import Invalid, NotFound, ProviderFailed, RateLimited
 from privex.services.retrieval import retrieve
+from privex.tenancy.context import API_KEY, APIKeyRow, api_key_prefix
 
 log = logging.getLogger(__name__)
 CONTEXT_HEADER = ("Answer the user's question from the numbered passages below. Cite the passages you use as [n]. "
@@ -141,57 +142,74 @@ def bot_cache() -> BotCache:
     return current_app.extensions.setdefault("privex.bot_cache", BotCache())
 
 
-def live_bot_and_session(public_id: str, session_id) -> tuple[Chatbot, Bot, ChatSession | None]:
-    """What a message to a live bot reads: the bot (as a Chatbot to authorize the caller with, and as the Bot that
-    answers) and its session ``session_id`` (None when the bot has no such session: the caller answers 404 once it
-    has authorized the caller). NotFound for a bot that is not live.
+def live_bot_and_session(public_id: str, session_id, api_key: str | None = None
+                         ) -> tuple[Chatbot | Chatflow, Bot, ChatSession | None, APIKeyRow | None]:
+    """What a message to a live bot reads: the bot (as a Chatbot, or Chatflow, to authorize the caller with, and as
+    the Bot that answers), its session ``session_id`` (None when the bot has no such session: the caller answers 404
+    once it has authorized the caller) and the row of the API key the caller sent (``privex.tenancy.context``: None
+    without one, or when no key has its prefix). NotFound for a bot that is not live.
 
-    One statement reads the session and the bot's fingerprint; the bot itself comes from ``bot_cache`` while its
-    fingerprint is unchanged, so the very next message after any edit, in any process, reads the new bot."""
-    row = db.session.execute(_BOT_AND_SESSION, {"public_id": public_id, "session_id": session_id}).first()
+    One statement reads the session, the key and the bot's fingerprint; the bot itself comes from ``bot_cache``
+    while its fingerprint is unchanged, so the very next message after any edit, in any process, reads the new bot,
+    and the key is read afresh for every message, so a revoked one is refused at once."""
+    params = {"public_id": public_id, "session_id": session_id,
+              "key_prefix": None if api_key is None else api_key_prefix(api_key)}
+    row = db.session.execute(_BOT_AND_SESSION, params).first()
     if row is None:
-        return _live_flow_and_session(public_id, session_id)
+        return _live_flow_and_session(params)
     if row.status != "active":
         raise NotFound("This chatbot does not exist or is not live.")
     version, chatbot_id, session = row[0], row[1], row[3]
     cached = bot_cache().get(chatbot_id, version)
     if cached is None:
         cached = _read_bot(chatbot_id)
-    return cached[0], cached[1], session
+    return cached[0], cached[1], session, _key_of(row, 4)
 
+
+def _key_of(row, start: int) -> APIKeyRow | None:
+    """The API key's columns of ``row`` from ``start`` on (all null when no key was sent or found)."""
+    key = row[start:start + len(APIKeyRow._fields)]
+    return None if key[0] is None else APIKeyRow._make(key)
+
+
+# The key a message is sent with, outer-joined to the bot's row (it is one row or none).
+_KEY = API_KEY.subquery("api_key")
 
 # ``live_bot_and_session``'s statement, built once like ``_HISTORY`` (it runs for every message).
 _BOT_AND_SESSION = (
-    sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession).select_from(Chatbot)
+    sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession, *_KEY.c).select_from(Chatbot)
     .join(Workspace, Workspace.id == Chatbot.workspace_id)
     .join(Organization, Organization.id == Workspace.organization_id)
     .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
                                     ChatSession.chatbot_id == Chatbot.id))
+    .outerjoin(_KEY, sa.true())
     .where(Chatbot.public_id == sa.bindparam("public_id", type_=Chatbot.public_id.type)))
 
 
-def _live_flow_and_session(public_id: str, session_id) -> tuple[Chatflow, Bot, ChatSession | None]:
-    """``live_bot_and_session`` for a chatflow. One statement reads the session and the flow's fingerprint (its,
-    its workspace's and its organization's rows: a publish, a rollback, a status or settings change all change it);
-    the flow and its deployed version come from ``bot_cache`` while the fingerprint is unchanged."""
-    row = db.session.execute(_FLOW_AND_SESSION, {"public_id": public_id, "session_id": session_id}).first()
+def _live_flow_and_session(params: dict) -> tuple[Chatflow, Bot, ChatSession | None, APIKeyRow | None]:
+    """``live_bot_and_session`` for a chatflow. One statement reads the session, the key and the flow's fingerprint
+    (its, its workspace's and its organization's rows: a publish, a rollback, a status or settings change all change
+    it); the flow and its deployed version come from ``bot_cache`` while the fingerprint is unchanged."""
+    row = db.session.execute(_FLOW_AND_SESSION, params).first()
     if row is None or row.status != "active" or not row.version:
         raise NotFound("This chatbot does not exist or is not live.")
     fingerprint, chatflow_id, session = row[0], row[1], row[4]
     cached = bot_cache().get(("chatflow", chatflow_id), fingerprint)
     if cached is None:
         cached = _read_flow(chatflow_id, fingerprint)
-    return cached[0], cached[1], session
+    return cached[0], cached[1], session, _key_of(row, 5)
 
 
 FLOW_VERSION = sa.literal_column(
     "md5(ROW(chatflows.*)::text || ROW(workspaces.*)::text || ROW(organizations.*)::text)")
 _FLOW_AND_SESSION = (
-    sa.select(FLOW_VERSION, Chatflow.id, Chatflow.status, Chatflow.version, ChatSession).select_from(Chatflow)
+    sa.select(FLOW_VERSION, Chatflow.id, Chatflow.status, Chatflow.version, ChatSession, *_KEY.c)
+    .select_from(Chatflow)
     .join(Workspace, Workspace.id == Chatflow.workspace_id)
     .join(Organization, Organization.id == Workspace.organization_id)
     .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
                                     ChatSession.chatflow_id == Chatflow.id))
+    .outerjoin(_KEY, sa.true())
     .where(Chatflow.public_id == sa.bindparam("public_id", type_=Chatflow.public_id.type)))
 
 
