@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -142,34 +143,50 @@ def bot_cache() -> BotCache:
     return current_app.extensions.setdefault("privex.bot_cache", BotCache())
 
 
+class SessionRow(NamedTuple):
+    """What a turn reads of its session (``respond`` and the chatflow turn take it where they take a ChatSession):
+    read as plain columns with the bot on the path of every public message, where loading a ChatSession cost more
+    than the statement."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    is_test: bool
+    user_metadata: dict
+
+
+_SESSION_COLUMNS = (ChatSession.id, ChatSession.workspace_id, ChatSession.is_test, ChatSession.user_metadata)
+
+
 def live_bot_and_session(public_id: str, session_id, api_key: str | None = None
-                         ) -> tuple[Chatbot | Chatflow, Bot, ChatSession | None, APIKeyRow | None]:
+                         ) -> tuple[Chatbot | Chatflow, Bot, SessionRow | None, APIKeyRow | None]:
     """What a message to a live bot reads: the bot (as a Chatbot, or Chatflow, to authorize the caller with, and as
     the Bot that answers), its session ``session_id`` (None when the bot has no such session: the caller answers 404
     once it has authorized the caller) and the row of the API key the caller sent (``privex.tenancy.context``: None
     without one, or when no key has its prefix). NotFound for a bot that is not live.
 
-    One statement reads the session, the key and the bot's fingerprint; the bot itself comes from ``bot_cache``
-    while its fingerprint is unchanged, so the very next message after any edit, in any process, reads the new bot,
-    and the key is read afresh for every message, so a revoked one is refused at once."""
+    One statement reads the session, the key and the bot's fingerprint, as plain columns; the bot itself comes from
+    ``bot_cache`` while its fingerprint is unchanged, so the very next message after any edit, in any process, reads
+    the new bot, and the key is read afresh for every message, so a revoked one is refused at once."""
     params = {"public_id": public_id, "session_id": session_id,
               "key_prefix": None if api_key is None else api_key_prefix(api_key)}
-    row = db.session.execute(_BOT_AND_SESSION, params).first()
+    row = db.session.connection().execute(_BOT_AND_SESSION, params).first()
     if row is None:
         return _live_flow_and_session(params)
-    if row.status != "active":
+    version, chatbot_id, status = row[:3]
+    if status != "active":
         raise NotFound("This chatbot does not exist or is not live.")
-    version, chatbot_id, session = row[0], row[1], row[3]
     cached = bot_cache().get(chatbot_id, version)
     if cached is None:
         cached = _read_bot(chatbot_id)
-    return cached[0], cached[1], session, _key_of(row, 4)
+    return cached[0], cached[1], *_session_and_key(row, 3)
 
 
-def _key_of(row, start: int) -> APIKeyRow | None:
-    """The API key's columns of ``row`` from ``start`` on (all null when no key was sent or found)."""
-    key = row[start:start + len(APIKeyRow._fields)]
-    return None if key[0] is None else APIKeyRow._make(key)
+def _session_and_key(row, start: int) -> tuple[SessionRow | None, APIKeyRow | None]:
+    """The session's and the API key's columns of ``row`` from ``start`` on (each all null when not found)."""
+    middle = start + len(SessionRow._fields)
+    session, key = row[start:middle], row[middle:middle + len(APIKeyRow._fields)]
+    return (None if session[0] is None else SessionRow._make(session),
+            None if key[0] is None else APIKeyRow._make(key))
 
 
 # The key a message is sent with, outer-joined to the bot's row (it is one row or none).
@@ -177,7 +194,7 @@ _KEY = API_KEY.subquery("api_key")
 
 # ``live_bot_and_session``'s statement, built once like ``_HISTORY`` (it runs for every message).
 _BOT_AND_SESSION = (
-    sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, ChatSession, *_KEY.c).select_from(Chatbot)
+    sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, *_SESSION_COLUMNS, *_KEY.c).select_from(Chatbot)
     .join(Workspace, Workspace.id == Chatbot.workspace_id)
     .join(Organization, Organization.id == Workspace.organization_id)
     .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
@@ -186,24 +203,26 @@ _BOT_AND_SESSION = (
     .where(Chatbot.public_id == sa.bindparam("public_id", type_=Chatbot.public_id.type)))
 
 
-def _live_flow_and_session(params: dict) -> tuple[Chatflow, Bot, ChatSession | None, APIKeyRow | None]:
+def _live_flow_and_session(params: dict) -> tuple[Chatflow, Bot, SessionRow | None, APIKeyRow | None]:
     """``live_bot_and_session`` for a chatflow. One statement reads the session, the key and the flow's fingerprint
     (its, its workspace's and its organization's rows: a publish, a rollback, a status or settings change all change
     it); the flow and its deployed version come from ``bot_cache`` while the fingerprint is unchanged."""
-    row = db.session.execute(_FLOW_AND_SESSION, params).first()
-    if row is None or row.status != "active" or not row.version:
+    row = db.session.connection().execute(_FLOW_AND_SESSION, params).first()
+    if row is None:
         raise NotFound("This chatbot does not exist or is not live.")
-    fingerprint, chatflow_id, session = row[0], row[1], row[4]
+    fingerprint, chatflow_id, status, deployed = row[:4]
+    if status != "active" or not deployed:
+        raise NotFound("This chatbot does not exist or is not live.")
     cached = bot_cache().get(("chatflow", chatflow_id), fingerprint)
     if cached is None:
         cached = _read_flow(chatflow_id, fingerprint)
-    return cached[0], cached[1], session, _key_of(row, 5)
+    return cached[0], cached[1], *_session_and_key(row, 4)
 
 
 FLOW_VERSION = sa.literal_column(
     "md5(ROW(chatflows.*)::text || ROW(workspaces.*)::text || ROW(organizations.*)::text)")
 _FLOW_AND_SESSION = (
-    sa.select(FLOW_VERSION, Chatflow.id, Chatflow.status, Chatflow.version, ChatSession, *_KEY.c)
+    sa.select(FLOW_VERSION, Chatflow.id, Chatflow.status, Chatflow.version, *_SESSION_COLUMNS, *_KEY.c)
     .select_from(Chatflow)
     .join(Workspace, Workspace.id == Chatflow.workspace_id)
     .join(Organization, Organization.id == Workspace.organization_id)
@@ -265,7 +284,7 @@ def session_of(chatbot: Chatbot, session_id) -> ChatSession:
                                                                         _owner_column(chatbot) == chatbot.id)))
 
 
-def found_session(session: ChatSession | None) -> ChatSession:
+def found_session(session: ChatSession | SessionRow | None) -> ChatSession | SessionRow:
     if session is None:
         raise NotFound("Session not found: start one with POST .../sessions")
     return session
@@ -436,7 +455,7 @@ class Answering:
     started: float
 
 
-def respond(bot: Bot, session: ChatSession, text: str) -> Iterator[dict]:
+def respond(bot: Bot, session: ChatSession | SessionRow, text: str) -> Iterator[dict]:
     """One turn of ``session`` with ``bot``: checks, retrieval and storing the question happen now, generation as
     the returned iterator is read."""
     question = text.strip() if isinstance(text, str) else ""
