@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from privex.models import ChatMessage, Lead, MessageFeedback, TokenUsage
 from tests.helpers import sign_up
-from tests.test_chatbots_api import kb, make_bot  # noqa: F401 (fixture)
+from tests.test_chatbots_api import kb, make_bot, openai_stream  # noqa: F401 (fixture)
 
 API = "/api/v1"
 SITE = "https://shop.example"
@@ -119,6 +119,34 @@ def test_a_stream_read_after_the_request_ended_still_stores_the_answer(client, b
                                       .order_by(ChatMessage.created_at)).all()
     assert [message.role for message in stored] == ["user", "assistant"]
     assert str(stored[1].id) == events[-1][1]["message_id"] and stored[1].session.last_message_at is not None
+
+
+def test_the_model_hears_the_last_history_window_messages_of_the_conversation(client, owner, kb,  # noqa: F811
+                                                                              httpserver):
+    # The history is read in the statement that reads the bot and the session, with the window of the bot as it
+    # is at that message: an edit of the window shows at the very next one.
+    httpserver.expect_request("/v1/chat/completions").respond_with_data(
+        openai_stream("Twenty-five [1]."), content_type="text/event-stream")
+    bot = make_bot(owner, kb, allowed_origins=[SITE], provider="openai", history_window=3,
+                   max_context_tokens=100_000,  # room for every passage and the whole window
+                   model_params={"base_url": httpserver.url_for("/v1"), "model": "m"})
+    session_id = start(client, bot)
+
+    def heard(question, **body):
+        response = ask(client, bot, session_id, question, **body)
+        assert response.status_code == 200 and "Twenty-five" in response.get_data(as_text=True)  # the stream read
+        return [(message["role"], message["content"]) for message in json.loads(httpserver.log[-1][0].data)[
+            "messages"] if message["role"] != "system"]
+
+    assert heard("first?") == [("user", "first?")]
+    assert heard("second?", stream=True) == [("user", "first?"), ("assistant", "Twenty-five [1]."),
+                                             ("user", "second?")]
+    assert heard("third?") == [("assistant", "Twenty-five [1]."), ("user", "second?"),
+                               ("assistant", "Twenty-five [1]."), ("user", "third?")]
+    assert owner.patch(f"{API}/chatbots/{bot['id']}", json={"config": {"history_window": 0}}).status_code == 200
+    assert heard("fourth?") == [("user", "fourth?")]
+    assert owner.patch(f"{API}/chatbots/{bot['id']}", json={"config": {"history_window": 1}}).status_code == 200
+    assert heard("fifth?", stream=True) == [("assistant", "Twenty-five [1]."), ("user", "fifth?")]
 
 
 def test_sites_not_allowed_and_callers_without_credentials_are_refused(client, owner, bot):

@@ -401,7 +401,7 @@ def fit(config: dict, history, context: list[dict], question: str) -> tuple[list
         budget -= cost
     turns = []
     window = history_window(config)
-    for message in reversed(history[len(history) - window:] if window else []):
+    for message in reversed(history[-window:] if window else []):
         cost = tokens(message.content) + 4
         if cost > budget:
             break
