@@ -143,18 +143,35 @@ def bot_cache() -> BotCache:
     return current_app.extensions.setdefault("privex.bot_cache", BotCache())
 
 
+class Turn(NamedTuple):
+    """A message of a conversation's history, as ``fit`` reads it."""
+
+    role: str
+    content: str
+
+
 class SessionRow(NamedTuple):
     """What a turn reads of its session (``respond`` and the chatflow turn take it where they take a ChatSession):
     read as plain columns with the bot on the path of every public message, where loading a ChatSession cost more
-    than the statement."""
+    than the statement. ``history``: its last ``history_window`` messages, oldest first, read with it for a chatbot
+    (None for a chatflow, which keeps its own memory)."""
 
     id: uuid.UUID
     workspace_id: uuid.UUID
     is_test: bool
     user_metadata: dict
+    history: list[Turn] | None
 
 
+HISTORY_WINDOW = 10  # messages of history a bot remembers unless its ``history_window`` says otherwise
 _SESSION_COLUMNS = (ChatSession.id, ChatSession.workspace_id, ChatSession.is_test, ChatSession.user_metadata)
+# ``recent_history`` in the statement that reads the bot and the session (a statement less a message), with the
+# window of the bot's row read by that statement, the one its fingerprint is of: [[role, content], ...] oldest first.
+_HISTORY_OF_SESSION = sa.literal_column(
+    "(SELECT coalesce(json_agg(json_build_array(recent.role, recent.content) ORDER BY recent.created_at), '[]') "
+    "FROM (SELECT role, content, created_at FROM chat_messages WHERE chat_messages.session_id = chat_sessions.id "
+    "ORDER BY created_at DESC LIMIT coalesce(trunc((chatbots.config ->> 'history_window')::numeric)::int, "
+    f"{HISTORY_WINDOW})) AS recent)")
 
 
 def live_bot_and_session(public_id: str, session_id, api_key: str | None = None
@@ -185,7 +202,8 @@ def _session_and_key(row, start: int) -> tuple[SessionRow | None, APIKeyRow | No
     """The session's and the API key's columns of ``row`` from ``start`` on (each all null when not found)."""
     middle = start + len(SessionRow._fields)
     session, key = row[start:middle], row[middle:middle + len(APIKeyRow._fields)]
-    return (None if session[0] is None else SessionRow._make(session),
+    history = None if session[-1] is None else [Turn(*turn) for turn in session[-1]]
+    return (None if session[0] is None else SessionRow(*session[:-1], history=history),
             None if key[0] is None else APIKeyRow._make(key))
 
 
@@ -194,7 +212,8 @@ _KEY = API_KEY.subquery("api_key")
 
 # ``live_bot_and_session``'s statement, built once like ``_HISTORY`` (it runs for every message).
 _BOT_AND_SESSION = (
-    sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, *_SESSION_COLUMNS, *_KEY.c).select_from(Chatbot)
+    sa.select(BOT_VERSION, Chatbot.id, Chatbot.status, *_SESSION_COLUMNS, _HISTORY_OF_SESSION, *_KEY.c)
+    .select_from(Chatbot)
     .join(Workspace, Workspace.id == Chatbot.workspace_id)
     .join(Organization, Organization.id == Workspace.organization_id)
     .outerjoin(ChatSession, sa.and_(ChatSession.id == sa.bindparam("session_id", type_=ChatSession.id.type),
@@ -222,7 +241,7 @@ def _live_flow_and_session(params: dict) -> tuple[Chatflow, Bot, SessionRow | No
 FLOW_VERSION = sa.literal_column(
     "md5(ROW(chatflows.*)::text || ROW(workspaces.*)::text || ROW(organizations.*)::text)")
 _FLOW_AND_SESSION = (
-    sa.select(FLOW_VERSION, Chatflow.id, Chatflow.status, Chatflow.version, *_SESSION_COLUMNS, *_KEY.c)
+    sa.select(FLOW_VERSION, Chatflow.id, Chatflow.status, Chatflow.version, *_SESSION_COLUMNS, sa.null(), *_KEY.c)
     .select_from(Chatflow)
     .join(Workspace, Workspace.id == Chatflow.workspace_id)
     .join(Organization, Organization.id == Workspace.organization_id)
@@ -416,7 +435,7 @@ def fit(config: dict, history, context: list[dict], question: str) -> tuple[list
 
 def history_window(config: dict) -> int:
     window = config.get("history_window")
-    return 10 if window is None else int(window)
+    return HISTORY_WINDOW if window is None else int(window)
 
 
 def recent_history(session_id, config: dict) -> list:
@@ -476,7 +495,9 @@ def respond(bot: Bot, session: ChatSession | SessionRow, text: str) -> Iterator[
     answering = Answering(workspace_id=session.workspace_id, organization_id=bot.organization.id,
                           session_id=session.id, chatbot_id=bot.chatbot_id, provider=provider.name,
                           citations=bool(config.get("citations", True)), started=started)
-    history = recent_history(session.id, config)
+    history = getattr(session, "history", None)  # read with the session (SessionRow), or read now
+    if history is None:
+        history = recent_history(session.id, config)
     context = gather_context(bot, question)
     messages, context = fit(config, history, context, question)
     store(answering.session_id, {"workspace_id": answering.workspace_id, "role": "user", "content": question})
