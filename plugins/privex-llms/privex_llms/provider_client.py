@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
+import http.cookiejar
 import itertools
 import json
 import os
@@ -116,6 +118,25 @@ def _tls() -> ssl.SSLContext:
     return _tls_context
 
 
+class NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing. The client is shared by every bot of the process, whatever its tenant: a
+    cookie one provider endpoint set would have gone back to it with other tenants' calls. And keeping cookies cost
+    more CPU than anything else httpx does for a streamed answer (``http.cookiejar`` parsing each response)."""
+
+    def extract_cookies(self, response, request) -> None:
+        pass
+
+    def set_cookie(self, cookie) -> None:
+        pass
+
+
+@functools.lru_cache(maxsize=1024)
+def endpoint(base_url: str, path: str) -> httpx.URL:
+    """``path`` under ``base_url``, parsed once: the same few URLs come back with every call, and parsing one cost
+    more than a tenth of the client's CPU for a streamed answer."""
+    return httpx.URL(base_url.rstrip("/") + "/").join(path.lstrip("/"))
+
+
 _clients: dict[tuple, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -137,7 +158,7 @@ def shared_client(timeout: float, connect_timeout: float) -> httpx.Client:
             client = _clients.get(key)
             if client is None:
                 client = _clients[key] = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout),
-                                                      verify=_tls())
+                                                      verify=_tls(), cookies=NoCookies())
     return client
 
 
@@ -166,7 +187,7 @@ class ProviderClient:
                  headers: dict[str, str] | None = None, attempts: int = ATTEMPTS, backoff: float = BACKOFF,
                  max_retry_after: float = MAX_RETRY_AFTER, sleep: Callable[[float], Any] = time.sleep):
         self.provider = provider
-        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self.base_url = base_url
         self.timeout = timeout
         self.connect_timeout = connect_timeout if connect_timeout is not None else timeout
         self.headers = {"Accept": "application/json", **(headers or {})}
@@ -178,7 +199,7 @@ class ProviderClient:
     def post_json(self, path: str, body: dict[str, Any]) -> Any:
         """POST ``body`` to ``base_url/path`` and return the decoded JSON answer, or raise ProviderError."""
         with self._http() as http:
-            return self._post_json(http, self.base_url.join(path.lstrip("/")), body)
+            return self._post_json(http, endpoint(self.base_url, path), body)
 
     @property
     def keyed(self) -> bool:
@@ -243,7 +264,7 @@ class ProviderClient:
         raises at once: the caller already has what was yielded, and a second answer would repeat it. ``decode``
         raises ProviderError itself for a line it cannot read, which is never retried.
         """
-        url = self.base_url.join(path.lstrip("/"))
+        url = endpoint(self.base_url, path)
         where = f"{self.provider} at {_public(url)}"
         failure, cause = "", None  # the last retryable failure
         with self._http() as http:

@@ -427,3 +427,17 @@ def test_answers_reuse_the_connection_to_the_model_server(api, provider):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_cookie_a_model_server_sets_is_never_sent_back(api, httpserver, provider):
+    # One client serves every bot of the process, whatever its tenant: a cookie kept from one call would go with the
+    # next bot's call to the same server.
+    def answer(request: Request) -> Response:
+        response = streamed(api, api.parts(PIECES))(request)
+        response.set_cookie("session", "tenant-a-secret")
+        return response
+
+    httpserver.expect_request(api.path).respond_with_handler(answer)
+    for _ in range(2):
+        assert text_of(list(provider.chat(QUESTION, settings(api, httpserver)))) == "Hello, world!"
+    assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, None]
