@@ -265,7 +265,7 @@ def test_a_bot_can_ask_for_a_lead_after_some_messages(client, owner, kb):  # noq
     assert ask(client, bot, session_id, "and laptops?").status_code == 428
 
 
-def test_the_bot_rate_limit_answers_429(client, owner, kb):  # noqa: F811
+def test_the_bot_rate_limit_answers_429(client, owner, kb, app):  # noqa: F811
     bot = make_bot(owner, kb, allowed_origins=[SITE], rate_limit_per_minute=2)
     session_id = start(client, bot)
     assert ask(client, bot, session_id, "holiday days?").status_code == 200
@@ -273,6 +273,9 @@ def test_the_bot_rate_limit_answers_429(client, owner, kb):  # noqa: F811
     limited = ask(client, bot, session_id, "holiday days?")
     assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 60
     assert limited.headers["Access-Control-Expose-Headers"] == "Retry-After"
+    redis = app.extensions["privex"].redis
+    counters = redis.keys(f"privex:rate:bot:{bot['id']}:*")
+    assert len(counters) == 1 and 60 < redis.ttl(counters[0]) <= 120  # counted this minute, forgotten after the next
 
 
 def test_a_paused_bot_is_not_reachable(client, owner, bot):
