@@ -188,6 +188,7 @@ class ProviderClient:
                  max_retry_after: float = MAX_RETRY_AFTER, sleep: Callable[[float], Any] = time.sleep):
         self.provider = provider
         self.base_url = base_url
+        endpoint(base_url, "")  # a malformed URL is refused here, when the client is made, as it always was
         self.timeout = timeout
         self.connect_timeout = connect_timeout if connect_timeout is not None else timeout
         self.headers = {"Accept": "application/json", **(headers or {})}
