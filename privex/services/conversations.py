@@ -182,9 +182,10 @@ def live_bot_and_session(public_id: str, session_id, api_key: str | None = None
     once it has authorized the caller) and the row of the API key the caller sent (``privex.tenancy.context``: None
     without one, or when no key has its prefix). NotFound for a bot that is not live.
 
-    One statement reads the session, the key and the bot's fingerprint, as plain columns; the bot itself comes from
-    ``bot_cache`` while its fingerprint is unchanged, so the very next message after any edit, in any process, reads
-    the new bot, and the key is read afresh for every message, so a revoked one is refused at once."""
+    One statement reads the session with its recent history, the key and the bot's fingerprint, as plain columns;
+    the bot itself comes from ``bot_cache`` while its fingerprint is unchanged, so the very next message after any
+    edit, in any process, reads the new bot, and the key is read afresh for every message, so a revoked one is
+    refused at once."""
     params = {"public_id": public_id, "session_id": session_id,
               "key_prefix": None if api_key is None else api_key_prefix(api_key)}
     row = db.session.connection().execute(_BOT_AND_SESSION, params).first()
@@ -228,11 +229,9 @@ def _live_flow_and_session(params: dict) -> tuple[Chatflow, Bot, SessionRow | No
     (its, its workspace's and its organization's rows: a publish, a rollback, a status or settings change all change
     it); the flow and its deployed version come from ``bot_cache`` while the fingerprint is unchanged."""
     row = db.session.connection().execute(_FLOW_AND_SESSION, params).first()
-    if row is None:
+    if row is None or row.status != "active" or not row.version:
         raise NotFound("This chatbot does not exist or is not live.")
-    fingerprint, chatflow_id, status, deployed = row[:4]
-    if status != "active" or not deployed:
-        raise NotFound("This chatbot does not exist or is not live.")
+    fingerprint, chatflow_id = row[:2]
     cached = bot_cache().get(("chatflow", chatflow_id), fingerprint)
     if cached is None:
         cached = _read_flow(chatflow_id, fingerprint)
