@@ -20,6 +20,9 @@ class FakeOpenAI(BaseHTTPRequestHandler):
     """``POST /v1/chat/completions`` with ``stream: true``: the whole streamed answer at once."""
 
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as model servers set it: the headers and the body go out in two writes, and on a kept-alive
+    # connection Nagle's algorithm held the body back until the client's delayed ACK of the headers (40 ms).
+    disable_nagle_algorithm = True
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")

@@ -237,6 +237,21 @@ def test_a_published_flow_deploys_like_a_chatbot_through_the_public_api(client, 
     assert from_site(client, "POST", f"{url}/sessions", json={}).status_code == 404
 
 
+def test_a_server_chats_with_a_flow_by_api_key_until_the_key_is_revoked(client, owner):  # noqa: F811
+    flow = create(owner, "Keyed flow", *start_response("Echo: {{ input }}"))
+    publish(owner, flow)
+    created = owner.post(f"{API}/workspaces/{owner.workspace_id}/api-keys",
+                         json={"name": "server", "permissions": ["chat"]}).get_json()
+    headers = {"X-API-Key": created["key"]}
+    url = f"{API}/public/bots/{flow['public_id']}/sessions"
+    session_id = client.post(url, json={}, headers=headers).get_json()["session_id"]
+    said = client.post(f"{url}/{session_id}/messages", json={"message": "hi"}, headers=headers)
+    assert said.status_code == 200 and said.get_json()["answer"] == "Echo: hi"
+    assert owner.delete(f"{API}/workspaces/{owner.workspace_id}/api-keys/{created['id']}").status_code == 204
+    refused = client.post(f"{url}/{session_id}/messages", json={"message": "hi"}, headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.get_json()["message"]
+
+
 def test_another_workspace_cannot_see_or_touch_a_chatflow(client, owner):  # noqa: F811
     flow = create(owner, "Private")
     draft = owner.post(f"{API}/chatflows/drafts", json={"name": "Mine"}).get_json()

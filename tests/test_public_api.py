@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from privex.models import ChatMessage, Lead, MessageFeedback, TokenUsage
 from tests.helpers import sign_up
-from tests.test_chatbots_api import kb, make_bot  # noqa: F401 (fixture)
+from tests.test_chatbots_api import kb, make_bot, openai_stream  # noqa: F401 (fixture)
 
 API = "/api/v1"
 SITE = "https://shop.example"
@@ -121,6 +121,34 @@ def test_a_stream_read_after_the_request_ended_still_stores_the_answer(client, b
     assert str(stored[1].id) == events[-1][1]["message_id"] and stored[1].session.last_message_at is not None
 
 
+def test_the_model_hears_the_last_history_window_messages_of_the_conversation(client, owner, kb,  # noqa: F811
+                                                                              httpserver):
+    # The history is read in the statement that reads the bot and the session, with the window of the bot as it
+    # is at that message: an edit of the window shows at the very next one.
+    httpserver.expect_request("/v1/chat/completions").respond_with_data(
+        openai_stream("Twenty-five [1]."), content_type="text/event-stream")
+    bot = make_bot(owner, kb, allowed_origins=[SITE], provider="openai", history_window=3,
+                   max_context_tokens=100_000,  # room for every passage and the whole window
+                   model_params={"base_url": httpserver.url_for("/v1"), "model": "m"})
+    session_id = start(client, bot)
+
+    def heard(question, **body):
+        response = ask(client, bot, session_id, question, **body)
+        assert response.status_code == 200 and "Twenty-five" in response.get_data(as_text=True)  # the stream read
+        return [(message["role"], message["content"]) for message in json.loads(httpserver.log[-1][0].data)[
+            "messages"] if message["role"] != "system"]
+
+    assert heard("first?") == [("user", "first?")]
+    assert heard("second?", stream=True) == [("user", "first?"), ("assistant", "Twenty-five [1]."),
+                                             ("user", "second?")]
+    assert heard("third?") == [("assistant", "Twenty-five [1]."), ("user", "second?"),
+                               ("assistant", "Twenty-five [1]."), ("user", "third?")]
+    assert owner.patch(f"{API}/chatbots/{bot['id']}", json={"config": {"history_window": 0}}).status_code == 200
+    assert heard("fourth?") == [("user", "fourth?")]
+    assert owner.patch(f"{API}/chatbots/{bot['id']}", json={"config": {"history_window": 1}}).status_code == 200
+    assert heard("fifth?", stream=True) == [("assistant", "Twenty-five [1]."), ("user", "fifth?")]
+
+
 def test_sites_not_allowed_and_callers_without_credentials_are_refused(client, owner, bot):
     refused = from_site(client, "POST", f"{API}/public/bots/{bot['public_id']}/sessions", "https://evil.example",
                         json={})
@@ -154,6 +182,41 @@ def test_servers_use_an_api_key_with_the_chat_scope(client, owner, bot):
                               json={"name": "x", "permissions": ["chat"]}).get_json()["key"]
     assert client.post(url, json={}, headers={"Authorization": f"Bearer {their_key}"}).status_code == 403
     assert client.post(url, json={}, headers={"Authorization": "Bearer pk_bogus.key"}).status_code == 401
+
+
+def test_a_key_revoked_deleted_or_narrowed_is_refused_at_the_very_next_message(client, owner, bot, database):
+    # The message route reads the key in the statement that reads the bot and the session: nothing is kept of it.
+    from privex.models import APIKey
+
+    def key():
+        created = owner.post(f"{API}/workspaces/{owner.workspace_id}/api-keys",
+                             json={"name": "server", "permissions": ["chat"]}).get_json()
+        return created["id"], created["key"]
+
+    def send(secret, message="holiday days?"):
+        return client.post(f"{API}/public/bots/{bot['public_id']}/sessions/{session_id}/messages",
+                           json={"message": message}, headers={"X-API-Key": secret})
+
+    (revoked_id, revoked), (deleted_id, deleted), (narrowed_id, narrowed) = key(), key(), key()
+    session_id = client.post(f"{API}/public/bots/{bot['public_id']}/sessions", json={},
+                             headers={"Authorization": f"Bearer {revoked}"}).get_json()["session_id"]
+    assert [send(secret).status_code for secret in (revoked, deleted, narrowed)] == [200, 200, 200]
+    assert owner.delete(f"{API}/workspaces/{owner.workspace_id}/api-keys/{revoked_id}").status_code == 204
+    database.session.execute(sa.delete(APIKey).where(APIKey.id == deleted_id))
+    database.session.execute(sa.update(APIKey).where(APIKey.id == narrowed_id).values(permissions=["read"]))
+    database.session.commit()
+    refused = send(revoked)
+    assert refused.status_code == 401 and "revoked" in refused.get_json()["message"]
+    assert send(deleted).status_code == 401
+    assert send(narrowed).status_code == 403
+    assert send(narrowed[:-1] + "x").status_code == 401  # its prefix with another secret
+    stranger = sign_up(client, "stan")
+    their_key = stranger.post(f"{API}/workspaces/{stranger.workspace_id}/api-keys",
+                              json={"name": "x", "permissions": ["chat"]}).get_json()["key"]
+    assert send(their_key).status_code == 403
+    asked = database.session.scalar(sa.select(sa.func.count()).select_from(ChatMessage).where(
+        ChatMessage.session_id == session_id, ChatMessage.role == "user"))
+    assert asked == 3  # nothing refused was stored
 
 
 def test_feedback_replaces_an_earlier_vote(client, bot, database):
@@ -202,7 +265,7 @@ def test_a_bot_can_ask_for_a_lead_after_some_messages(client, owner, kb):  # noq
     assert ask(client, bot, session_id, "and laptops?").status_code == 428
 
 
-def test_the_bot_rate_limit_answers_429(client, owner, kb):  # noqa: F811
+def test_the_bot_rate_limit_answers_429(client, owner, kb, app):  # noqa: F811
     bot = make_bot(owner, kb, allowed_origins=[SITE], rate_limit_per_minute=2)
     session_id = start(client, bot)
     assert ask(client, bot, session_id, "holiday days?").status_code == 200
@@ -210,6 +273,9 @@ def test_the_bot_rate_limit_answers_429(client, owner, kb):  # noqa: F811
     limited = ask(client, bot, session_id, "holiday days?")
     assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 60
     assert limited.headers["Access-Control-Expose-Headers"] == "Retry-After"
+    redis = app.extensions["privex"].redis
+    counters = redis.keys(f"privex:rate:bot:{bot['id']}:*")
+    assert len(counters) == 1 and 60 < redis.ttl(counters[0]) <= 120  # counted this minute, forgotten after the next
 
 
 def test_a_paused_bot_is_not_reachable(client, owner, bot):

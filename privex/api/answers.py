@@ -39,7 +39,7 @@ def sse(events) -> Response:
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def answer(bot: conversations.Bot, session: ChatSession, payload: dict):
+def answer(bot: conversations.Bot, session: ChatSession | conversations.SessionRow, payload: dict):
     """A turn answered as JSON, or streamed as server-sent events when the payload asks for ``stream``."""
     session_id = str(session.id)  # the stream is read after the request's database session has closed
     events = conversations.respond(bot, session, payload["message"])

@@ -8,6 +8,9 @@ pages). CORS headers are answered per bot. The conversation itself is ``privex.s
 
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 import sqlalchemy as sa
 from flask import request
 from flask.views import MethodView
@@ -19,7 +22,7 @@ from privex.extensions import db
 from privex.models import Chatbot
 from privex.services import conversations, leads
 from privex.services.errors import Forbidden, NotAuthenticated
-from privex.tenancy.context import api_key_caller, public
+from privex.tenancy.context import Caller, api_key_caller, key_caller, public
 from privex.urls import public_origin
 
 blp = Blueprint("public", __name__, url_prefix="/public/bots", description="Public chat API (widget, servers)")
@@ -94,14 +97,22 @@ def origin_in(allowed_origins: list, origin: str | None) -> bool:
     return bool(origin) and (origin == own_origin() or origin in allowed_origins)
 
 
-def authorize(chatbot: Chatbot) -> str:
-    """The channel of an allowed caller ("api" with a key, "widget" from a browser); NotAuthenticated or Forbidden
-    otherwise. The bot's allowed origins are kept on the request for ``cors``, which then reads no bot again."""
-    request.environ["privex.public_bot"] = (chatbot.public_id, list(chatbot.config.get("allowed_origins") or []))
+def sent_api_key() -> str | None:
+    """The API key the request sends (``X-API-Key``, or ``Authorization: Bearer``), or None."""
     header = request.headers.get("Authorization", "")
     if request.headers.get("X-API-Key") or header.lower().startswith("bearer "):
-        key = request.headers.get("X-API-Key") or header.split(" ", 1)[1]
-        who = api_key_caller(key.strip())
+        return (request.headers.get("X-API-Key") or header.split(" ", 1)[1]).strip()
+    return None
+
+
+def authorize(chatbot: Chatbot, key_caller_of: Callable[[str], Caller] = api_key_caller) -> str:
+    """The channel of an allowed caller ("api" with a key, "widget" from a browser); NotAuthenticated or Forbidden
+    otherwise. The bot's allowed origins are kept on the request for ``cors``, which then reads no bot again.
+    ``key_caller_of`` finds the caller of the key sent: it reads the key, unless the route read it with the bot."""
+    request.environ["privex.public_bot"] = (chatbot.public_id, list(chatbot.config.get("allowed_origins") or []))
+    key = sent_api_key()
+    if key is not None:
+        who = key_caller_of(key)
         if who.workspace_id != chatbot.workspace_id or not CHAT_SCOPES & set(who.api_key.permissions):
             raise Forbidden("this API key may not chat with this bot (another workspace, or no `chat` permission)")
         return "api"
@@ -188,8 +199,8 @@ class PublicMessages(MethodView):
     @blp.alt_response(429, description="the bot's or organization's rate limit")
     def post(self, payload, public_id, session_id):
         """Ask the bot; `stream: true` answers as server-sent events (delta, citations, done)"""
-        chatbot, bot, session = conversations.live_bot_and_session(public_id, session_id)
-        authorize(chatbot)
+        chatbot, bot, session, key = conversations.live_bot_and_session(public_id, session_id, sent_api_key())
+        authorize(chatbot, functools.partial(key_caller, row=key))
         return answer(bot, conversations.found_session(session), payload)
 
 

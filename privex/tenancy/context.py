@@ -10,7 +10,8 @@ import functools
 import hmac
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import datetime
+from typing import Callable, NamedTuple
 
 import sqlalchemy as sa
 from flask import request
@@ -24,13 +25,36 @@ from privex.services.errors import Conflict, Forbidden, NotAuthenticated, NotFou
 from privex.tenancy.permissions import API_KEY_SCOPES, PERMISSIONS, allows
 
 
+class APIKeyRow(NamedTuple):
+    """What authorizing with an API key reads of it (the columns of ``API_KEY``, in order), and its workspace's
+    organization."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    organization_id: uuid.UUID
+    permissions: list
+    key_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+# The key with the prefix ``key_prefix``: plain columns on the connection, as it is read for every request made with
+# a key (an ORM load of it and the commit that expired it cost more than the query). Statements that read other rows
+# of the request at the same time outer-join it as a subquery (``privex.services.conversations``).
+API_KEY = (sa.select(APIKey.id, APIKey.workspace_id, Workspace.organization_id, APIKey.permissions, APIKey.key_hash,
+                     APIKey.revoked_at, APIKey.expires_at, APIKey.last_used_at)
+           .join(Workspace, Workspace.id == APIKey.workspace_id)
+           .where(APIKey.prefix == sa.bindparam("key_prefix", type_=APIKey.prefix.type)))
+
+
 @dataclass
 class Caller:
     user: User | None
     organization_id: uuid.UUID | None
     workspace_id: uuid.UUID | None
     session_id: uuid.UUID | None = None
-    api_key: APIKey | None = None
+    api_key: APIKeyRow | None = None
     _org_roles: dict = field(default_factory=dict)
     _workspace_roles: dict = field(default_factory=dict)
 
@@ -101,23 +125,32 @@ def authenticate() -> Caller:
                   session_id=claims.session_id)
 
 
+def api_key_prefix(key: str) -> str:
+    """The part of an API key it is looked up by (``pk_...`` before the dot); the rest is checked against its hash."""
+    return key.split(".", 1)[0]
+
+
 def api_key_caller(key: str) -> Caller:
     """The caller an API key stands for; NotAuthenticated when it is unknown, revoked or expired."""
-    prefix = key.split(".", 1)[0]
-    found = db.session.execute(sa.select(APIKey, Workspace.organization_id).join(
-        Workspace, Workspace.id == APIKey.workspace_id).where(APIKey.prefix == prefix)).first()
-    row, organization_id = found if found is not None else (None, None)
+    found = db.session.connection().execute(API_KEY, {"key_prefix": api_key_prefix(key)}).first()
+    return key_caller(key, None if found is None else APIKeyRow._make(found))
+
+
+def key_caller(key: str, row: APIKeyRow | None) -> Caller:
+    """The caller an API key stands for, given the row a statement read for its prefix (None: no key has it);
+    NotAuthenticated when it is unknown, revoked or expired. Read with every request, so a key revoked, deleted or
+    given other permissions is answered so at the very next one."""
     if row is None or not hmac.compare_digest(row.key_hash, sha256(key)):
         raise NotAuthenticated("the API key is invalid")
     if row.revoked_at is not None:
         raise NotAuthenticated("the API key has been revoked")
     if row.expires_at is not None and row.expires_at <= now():
         raise NotAuthenticated("the API key has expired")
-    workspace_id = row.workspace_id
     if row.last_used_at is None or (now() - row.last_used_at).total_seconds() > 60:
-        row.last_used_at = now()  # at most a write a minute per key, and on its own: GET routes commit nothing
+        # At most a write a minute per key, and on its own: GET routes commit nothing.
+        db.session.execute(sa.update(APIKey).where(APIKey.id == row.id).values(last_used_at=now()))
         db.session.commit()
-    return Caller(user=None, organization_id=organization_id, workspace_id=workspace_id, api_key=row)
+    return Caller(user=None, organization_id=row.organization_id, workspace_id=row.workspace_id, api_key=row)
 
 
 def caller() -> Caller:

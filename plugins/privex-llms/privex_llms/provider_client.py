@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
+import http.cookiejar
+import itertools
 import json
 import os
 import ssl
@@ -39,6 +42,7 @@ ATTEMPTS = 3
 BACKOFF = 0.5  # seconds before the second attempt; doubled before each later one
 MAX_RETRY_AFTER = 10.0  # a server asking for a longer pause gets this much: a knowledge base upload should not stall
 ERROR_EXCERPT = 300  # characters of a provider's error body quoted in messages
+TRAILING_LINES = 16  # lines of a stream read after its decoder is done, so that its connection can be kept
 
 T = TypeVar("T")
 
@@ -114,6 +118,25 @@ def _tls() -> ssl.SSLContext:
     return _tls_context
 
 
+class NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing. The client is shared by every bot of the process, whatever its tenant: a
+    cookie one provider endpoint set would have gone back to it with other tenants' calls. And keeping cookies cost
+    more CPU than anything else httpx does for a streamed answer (``http.cookiejar`` parsing each response)."""
+
+    def extract_cookies(self, response, request) -> None:
+        pass
+
+    def set_cookie(self, cookie) -> None:
+        pass
+
+
+@functools.lru_cache(maxsize=1024)
+def endpoint(base_url: str, path: str) -> httpx.URL:
+    """``path`` under ``base_url``, parsed once: the same few URLs come back with every call, and parsing one cost
+    more than a tenth of the client's CPU for a streamed answer."""
+    return httpx.URL(base_url.rstrip("/") + "/").join(path.lstrip("/"))
+
+
 _clients: dict[tuple, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -135,8 +158,19 @@ def shared_client(timeout: float, connect_timeout: float) -> httpx.Client:
             client = _clients.get(key)
             if client is None:
                 client = _clients[key] = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout),
-                                                      verify=_tls())
+                                                      verify=_tls(), cookies=NoCookies())
     return client
+
+
+def _read_to_the_end(lines: Iterator[str]) -> None:
+    """Read what is left of a stream whose decoder has all it needs: what follows OpenAI's ``[DONE]`` or Ollama's
+    last chunk (a blank line, the chunked body's end). A response closed before its end closes its connection, so
+    every chat answer opened a new one (and, to a remote provider, made a TLS handshake): the pool kept nothing. A
+    server that goes on past ``TRAILING_LINES`` lines, or fails now, only loses its connection: the answer is
+    already complete."""
+    with contextlib.suppress(httpx.HTTPError):
+        for _line in itertools.islice(lines, TRAILING_LINES):
+            pass
 
 
 class ProviderClient:
@@ -153,7 +187,8 @@ class ProviderClient:
                  headers: dict[str, str] | None = None, attempts: int = ATTEMPTS, backoff: float = BACKOFF,
                  max_retry_after: float = MAX_RETRY_AFTER, sleep: Callable[[float], Any] = time.sleep):
         self.provider = provider
-        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self.base_url = base_url
+        endpoint(base_url, "")  # a malformed URL is refused here, when the client is made, as it always was
         self.timeout = timeout
         self.connect_timeout = connect_timeout if connect_timeout is not None else timeout
         self.headers = {"Accept": "application/json", **(headers or {})}
@@ -165,7 +200,7 @@ class ProviderClient:
     def post_json(self, path: str, body: dict[str, Any]) -> Any:
         """POST ``body`` to ``base_url/path`` and return the decoded JSON answer, or raise ProviderError."""
         with self._http() as http:
-            return self._post_json(http, self.base_url.join(path.lstrip("/")), body)
+            return self._post_json(http, endpoint(self.base_url, path), body)
 
     @property
     def keyed(self) -> bool:
@@ -230,7 +265,7 @@ class ProviderClient:
         raises at once: the caller already has what was yielded, and a second answer would repeat it. ``decode``
         raises ProviderError itself for a line it cannot read, which is never retried.
         """
-        url = self.base_url.join(path.lstrip("/"))
+        url = endpoint(self.base_url, path)
         where = f"{self.provider} at {_public(url)}"
         failure, cause = "", None  # the last retryable failure
         with self._http() as http:
@@ -240,9 +275,11 @@ class ProviderClient:
                 try:
                     with http.stream("POST", url, json=body, headers=self.headers) as response:
                         if response.is_success:
-                            for item in decode(response.iter_lines()):
+                            lines = response.iter_lines()
+                            for item in decode(lines):
                                 started = True
                                 yield item
+                            _read_to_the_end(lines)
                             return
                         response.read()
                         (failure, delay), cause = self._refused(where, response, delay), None

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from werkzeug import Request, Response
@@ -378,3 +379,65 @@ def test_an_error_reported_in_the_stream_is_quoted(api, httpserver, provider):
                                             r"stopped") as raised:
         list(provider.chat(QUESTION, settings(api, httpserver)))
     assert raised.value.status == 502
+
+
+class KeepAliveServer(ThreadingHTTPServer):
+    """A server that keeps connections open between requests (HTTP/1.1, as model servers do) and counts the
+    connections it was opened: each request answers ``parts`` as one chunked body."""
+
+    daemon_threads = True
+
+    def __init__(self, api: Api, parts: list[bytes]):
+        self.connections = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                server.connections += 1
+
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.send_header("Content-Type", api.content_type)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for part in parts:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+
+            def log_message(self, format, *args):  # noqa: A002
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_answers_reuse_the_connection_to_the_model_server(api, provider):
+    # Stopping at the last chunk and closing the response closed the connection too: every answer paid a new one,
+    # and against a remote provider a TLS handshake.
+    server = KeepAliveServer(api, api.parts(PIECES))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        params = {"base_url": f"http://127.0.0.1:{server.server_port}{api.prefix}", "model": "m"}
+        for _ in range(3):
+            assert text_of(list(provider.chat(QUESTION, params))) == "Hello, world!"
+        assert server.connections == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_cookie_a_model_server_sets_is_never_sent_back(api, httpserver, provider):
+    # One client serves every bot of the process, whatever its tenant: a cookie kept from one call would go with the
+    # next bot's call to the same server.
+    def answer(request: Request) -> Response:
+        response = streamed(api, api.parts(PIECES))(request)
+        response.set_cookie("session", "tenant-a-secret")
+        return response
+
+    httpserver.expect_request(api.path).respond_with_handler(answer)
+    for _ in range(2):
+        assert text_of(list(provider.chat(QUESTION, settings(api, httpserver)))) == "Hello, world!"
+    assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, None]
