@@ -14,10 +14,11 @@ with the app built by ``create_app`` and the migrations applied:
   default, 200 per knowledge base) is stored as is; every other chunk gets a pool vector of its own knowledge base
   plus Gaussian noise, renormalised (embedding 100k texts with the model would take ~45 minutes on 2 cores);
 - rows are loaded with binary ``COPY`` into ``chunks`` (``embedding_dim`` 384), then the store's ``ensure_index(384)``
-  builds the HNSW index after the load (timed) and ``ANALYZE chunks`` runs; then ``indexes.upkeep()`` (what the worker's
-  housekeeping runs) gives each knowledge base of ``indexes.THRESHOLD`` chunks or more an HNSW index of its own
-  (timed), and a GIN index on its terms: at 100k chunks all ten get them, at 10k none. With the table-wide index alone the queried knowledge base's
-  50 nearest took pgvector's iterative scan ~3,900 buffer hits at 100k chunks; with its own index ~780 (see
+  builds the HNSW index after the load (timed), the keyword data is filled in and ``VACUUM ANALYZE chunks`` runs;
+  then ``indexes.upkeep()`` (what the worker's housekeeping runs) gives each knowledge base of ``indexes.THRESHOLD``
+  chunks or more an HNSW index of its own and a GIN index on its terms (timed): at 100k chunks all ten get them, at
+  10k none. With the table-wide index alone the queried knowledge base's 50 nearest took pgvector's iterative scan
+  ~3,900 buffer hits at 100k chunks; with its own index ~780 (see
   ``privex_pgvector.indexes`` and BENCHMARKS.md). ``BENCH_RETRIEVAL_FOLDER`` keeps the database for ``EXPLAIN
   (ANALYZE, BUFFERS)`` of the store's statements afterwards (buffer counts do not depend on the machine's load).
 
@@ -113,7 +114,7 @@ def _markdown(results: list[dict], seconds: float) -> str:
         f"them embedded with all-MiniLM-L6-v2, every other chunk given a pool vector of its knowledge base plus "
         f"Gaussian noise "
         f"(σ = {NOISE} per dimension, mean cosine to its pool vector {first['noise_cosine']:.2f}) renormalised; "
-        f"rows loaded with binary COPY, then `ensure_index(384)` and `ANALYZE chunks`. {first['queries']} questions "
+        f"rows loaded with binary COPY, then `ensure_index(384)`, the keyword data filled in and `VACUUM ANALYZE chunks`. {first['queries']} questions "
         f"per mode built from the queried knowledge base's vocabulary, after {WARM_UP} warm-up queries; the same "
         f"questions in every mode. *retrieve()* is end to end (query embedding by the local model on the CPU, "
         f"the store's SQL, document names); *store query* is `PGVectorStore.query()` with a precomputed embedding "
@@ -153,10 +154,10 @@ def _markdown(results: list[dict], seconds: float) -> str:
                  f"data; the store's `keywords.fill` gave every knowledge base its terms, weights and statistics "
                  f"afterwards in " + "; ".join(f"{result.get('fill_seconds', 0):.0f} s ({result['chunks']:,})"
                                                for result in results) + ".\n")
-    lines.append("\nThe *rest* of `retrieve()` is what the two parts timed alone do not explain: the document names "
-                 "query, building the hits, and the SQL running right after the model rather than on its own "
-                 "(PyTorch's OpenMP threads spin for a while after a forward pass; on few cores they compete with "
-                 "PostgreSQL for the CPU).\n")
+    lines.append("\nThe *rest* of `retrieve()` is what the two parts timed alone do not explain: building the hits "
+                 "(the store reads their document names in its statement), and the SQL running right after the model "
+                 "rather than on its own (the model's threads wind down after a forward pass; on few cores they "
+                 "compete with PostgreSQL for the CPU).\n")
     largest = max(results, key=lambda result: result["chunks"])
     hybrid_p95 = largest["modes"]["hybrid"]["retrieve"][1]
     if largest["chunks"] >= 100_000:
@@ -311,8 +312,12 @@ def child(folder: Path, size: int) -> None:
         for base in bases:
             keywords.fill(base.id)
         result["fill_seconds"] = time.perf_counter() - started
-        db.session.execute(sa.text("ANALYZE chunks"))
+        # Filling in rewrote every row (COPY loaded them without keyword data, which ingestion writes with the row):
+        # VACUUM takes the dead half away, as autovacuum soon would, so the queries do not meet the autovacuum
+        # working through it meanwhile (at 10k chunks that doubled the vector p95) nor a table twice its size.
         db.session.commit()
+        with db.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE chunks"))
         # What the worker's housekeeping does next: an HNSW index of its own for each knowledge base past
         # indexes.THRESHOLD chunks (CREATE INDEX CONCURRENTLY, one after the other).
         from privex_pgvector import indexes
