@@ -9,7 +9,8 @@ one pair in a million among 50,000 distinct stems) would count as one word: an a
 BM25 (Robertson et al., with Lucene's non-negative IDF):
 
 - chunk side, stored per chunk: ``tf · (k1 + 1) / (tf + k1 · (1 − b + b · dl / avgdl))``;
-- question side, per question: ``qtf · ln(1 + (N − df + 0.5) / (df + 0.5))`` from the knowledge base's statistics;
+- question side, per question: ``qtf · ln(1 + (N − df + 0.5) / (df + 0.5))`` from the knowledge base's statistics,
+  computed by the search statement itself (``store._QUESTION``, in SQL, so a search is one round trip);
 
 so the inner product of the two vectors is the chunk's BM25 score. Pure functions, no database.
 """
@@ -75,5 +76,8 @@ def chunk_weights(counts: Counter, average_length: float) -> dict[int, float]:
 
 
 def idf(chunks: int, frequency: int) -> float:
-    """Inverse document frequency of a term found in ``frequency`` of ``chunks`` chunks (never negative)."""
+    """Inverse document frequency of a term found in ``frequency`` of ``chunks`` chunks (never negative). The search
+    computes it in SQL (``store._QUESTION``); this is the same formula for what replays the ranking outside PostgreSQL
+    (``benchmarks/scifact_variants.py``): change both together (``test_bm25`` checks the search's scores against
+    the formula)."""
     return math.log(1 + (chunks - frequency + 0.5) / (frequency + 0.5))
