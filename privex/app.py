@@ -12,7 +12,7 @@ import redis
 from flask import Flask, send_from_directory
 from flask_cors import CORS
 
-from privex import embedded, urls
+from privex import embedded, pooling, urls
 from privex.api import bodies, register_blueprints
 from privex.api.errors import Api
 from privex.config import Defaults, settings_from_env
@@ -51,6 +51,9 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     _secret_key(app)
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            pooling.check_connections(engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS), compare_type=True)
     import privex.models  # noqa: F401  (registers every model on db.metadata)
 

@@ -138,7 +138,6 @@ def settings_from_env(environ: os._Environ | dict | None = None) -> dict[str, ob
 class Defaults:
     """Static Flask settings that are not meant to be changed per install."""
 
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     API_TITLE = "PrivexBot API"
     API_VERSION = "v1"
