@@ -543,27 +543,39 @@ def _stream(answering: Answering, first: dict, events, context) -> Iterator[dict
         "workspace_id": answering.workspace_id, "organization_id": answering.organization_id,
         "chatbot_id": answering.chatbot_id, "message_id": message_id, "provider": answering.provider,
         "model": finished.get("model"), "prompt_tokens": usage.get("prompt_tokens", 0),
-        "completion_tokens": usage.get("completion_tokens", 0), "estimated": bool(usage.get("estimated"))})
-    db.session.commit()
+        "completion_tokens": usage.get("completion_tokens", 0), "estimated": bool(usage.get("estimated"))},
+        commit=True)
     yield {"type": "citations", "citations": citations}
     yield {"type": "done", "message_id": str(message_id), "usage": usage, "latency_ms": latency,
            "finish_reason": finished.get("finish_reason")}
 
 
-def store(session_id, message: dict, usage: dict | None = None) -> None:
+def store(session_id, message: dict, usage: dict | None = None, *, commit: bool = False) -> None:
     """Store a message of the session (and the token usage of an answer) and move the session's
     ``last_message_at``, in one statement (its inserts are common table expressions of the session's update): one
     round trip and no unit of work, on the path of every message. Columns are the tables' (``metadata``, not the
     model's ``metadata_``); every value a default would give is set here, as a CTE's insert takes no Python
-    defaults."""
+    defaults.
+
+    ``commit``: the statement is stored for good before this returns. When the database session holds no
+    transaction, it runs alone on a pooled connection in autocommit, where one statement is one transaction: the
+    round trips of BEGIN and COMMIT are saved. Otherwise (a transaction is open, or the session is bound to a
+    connection, as the test suite's rolled-back one) it runs in the session's transaction, which then commits."""
     stamp = now()
     message = {"id": uuid.uuid4(), "session_id": session_id, "citations": [], "metadata": {}, "prompt_tokens": 0,
                "completion_tokens": 0, "created_at": stamp, **message}
     usage = None if usage is None else {"id": uuid.uuid4(), **usage}
     params = {"session": session_id, "stamp": stamp, **{f"m_{key}": value for key, value in message.items()},
               **{f"u_{key}": value for key, value in (usage or {}).items()}}
-    db.session.connection().execute(_store_statement(tuple(message), None if usage is None else tuple(usage)),
-                                    params)
+    statement = _store_statement(tuple(message), None if usage is None else tuple(usage))
+    bind = db.session.get_bind() if commit and not db.session().in_transaction() else None
+    if isinstance(bind, sa.Engine):
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(statement, params)
+        return
+    db.session.connection().execute(statement, params)
+    if commit:
+        db.session.commit()
 
 
 @functools.lru_cache(maxsize=64)
