@@ -50,6 +50,7 @@ def create_app(config: dict | None = None, *, plugins=()) -> Flask:
     _resolve_services(app)
     _secret_key(app)
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = pooling.engine_options(app.config)
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():

@@ -1,5 +1,5 @@
-"""How a pooled PostgreSQL connection is checked before a request uses it: without a round trip when it was in use a
-moment ago.
+"""The pool of PostgreSQL connections: as large as the threads using it (``engine_options``), and how a pooled
+connection is checked before a request uses it: without a round trip when it was in use a moment ago.
 
 SQLAlchemy's ``pool_pre_ping`` sends a query on every checkout, so every request (and a chat message, which checks a
 connection out twice) paid a round trip to PostgreSQL for nothing. Here, as HikariCP does with its "alive bypass
@@ -20,7 +20,21 @@ import time
 import sqlalchemy as sa
 
 PING_AFTER_IDLE_SECONDS = 10.0
+POOL_SIZE = 5  # SQLAlchemy's default: connections a pool keeps, at least
+MAX_OVERFLOW = 10  # connections opened beyond them at a peak, and closed when returned (SQLAlchemy's default)
 _RETURNED = "privex.returned"  # in a connection record's ``info``, which is emptied when its connection is replaced
+
+
+def engine_options(config) -> dict:
+    """The engine's options: ``SQLALCHEMY_ENGINE_OPTIONS`` as configured, the pool kept as large as a web worker's
+    threads (``WEB_THREADS``) unless it says otherwise. A connection taken beyond the pool's size is closed when it is
+    returned, so a pool of 5 under 8 busy threads opened and closed PostgreSQL connections all the time: a backend
+    started for a few statements, every time (a chat message cost 1.3 ms more of PostgreSQL's CPU; BENCHMARKS.md).
+    A pool only opens connections as they are needed: a Celery worker's process, one task at a time, keeps one."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("pool_size", max(POOL_SIZE, int(config.get("WEB_THREADS") or 0)))
+    options.setdefault("max_overflow", MAX_OVERFLOW)
+    return options
 
 
 def check_connections(engine: sa.Engine, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> None:

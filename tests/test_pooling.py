@@ -76,3 +76,37 @@ def test_a_connection_in_use_a_moment_ago_is_not_pinged_one_idle_longer_is_and_a
     monkeypatch.setattr("privex.pooling._says_something", lambda connection: False)
     terminate(services, first)
     assert backend_pids(one_connection_app).isdisjoint(first)
+
+
+def test_as_many_busy_threads_as_a_web_worker_runs_reuse_their_connections_instead_of_opening_new_ones(app, make_app):
+    import threading
+
+    threads = 8
+    busy = make_app(WEB_THREADS=threads)
+    together = threading.Barrier(threads)
+
+    def backends_of_one_round() -> set[int]:
+        seen, lock = set(), threading.Lock()
+
+        def request():
+            with busy.app_context():
+                pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+                together.wait(timeout=30)  # all of them hold a connection at once
+                db.session.remove()
+            with lock:
+                seen.add(pid)
+
+        workers = [threading.Thread(target=request) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        return seen
+
+    try:
+        first = backends_of_one_round()
+        assert len(first) == threads
+        assert backends_of_one_round() == first  # each connection was kept, none closed and opened again
+    finally:
+        with busy.app_context():
+            db.engine.dispose()
