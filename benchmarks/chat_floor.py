@@ -170,11 +170,14 @@ def run() -> str:
     rows.append(("wsgi", *measure("benchmarks.chat_floor:wsgi", env)))
     rows.append(("flask", *measure("benchmarks.chat_floor:flask_app()", env)))
     with tempfile.TemporaryDirectory(prefix="privex-floor-") as folder:
-        url = embedded.postgres_url(Path(folder) / "pgdata", "floor").replace("postgresql://",
-                                                                              "postgresql+psycopg://", 1)
-        postmaster = psutil.Process(int((Path(folder) / "pgdata" / "postmaster.pid").read_text().split()[0]))
-        rows.append(("flask + 4 statements", *measure("benchmarks.chat_floor:flask_app()",
-                                                      {**env, "FLOOR_DATABASE_URL": url}, [postmaster])))
+        pgdata = Path(folder).resolve() / "pgdata"
+        url = embedded.postgres_url(pgdata, "floor")
+        try:
+            postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+            rows.append(("flask + 4 statements", *measure("benchmarks.chat_floor:flask_app()",
+                                                          {**env, "FLOOR_DATABASE_URL": url}, [postmaster])))
+        finally:
+            embedded._handles.pop(f"pg:{pgdata}").cleanup()  # stopped before its folder is removed
     lines = ["### The floor: any request through the same server (`python -m benchmarks.chat_floor`)", "",
              f"gunicorn gthread as `privex serve` runs it, {USERS} users for {SECONDS:.0f} s with the chat "
              "benchmark's load generator; each request reads a JSON body and streams the 8 events of a chat answer. "
