@@ -114,14 +114,35 @@ def _set_up(app, llm: str) -> tuple[str, str]:
 
 
 class Counters:
-    """SQL statements and Redis round trips seen while ``on``."""
+    """SQL statements, PostgreSQL's other round trips and Redis round trips seen while ``on``. The other round trips
+    are psycopg's commands (``BEGIN``, ``COMMIT``, ``ROLLBACK``: its private ``_exec_command``, which each one goes
+    through) and SQLAlchemy's pings of a pooled connection (``do_ping``); they go through no SQLAlchemy event."""
 
     def __init__(self, engine):
+        import psycopg._connection_base
         import redis.connection
 
         self.on, self.statements, self.sql_seconds, self.redis_calls, self.redis_seconds = False, Counter(), 0.0, 0, 0.0
+        self.commands = Counter()
         sa.event.listen(engine, "before_cursor_execute", self._before)
         sa.event.listen(engine, "after_cursor_execute", self._after)
+        counters = self
+        command = psycopg._connection_base.BaseConnection._exec_command
+        ping = engine.dialect.do_ping
+
+        def exec_command(connection, sent, *args, **kwargs):
+            if counters.on:
+                text = sent.decode(errors="replace") if isinstance(sent, (bytes, bytearray)) else str(sent)
+                counters.commands[(text.split() or ["?"])[0].upper()] += 1
+            return command(connection, sent, *args, **kwargs)
+
+        def do_ping(dbapi_connection):
+            if counters.on:
+                counters.commands["ping"] += 1
+            return ping(dbapi_connection)
+
+        psycopg._connection_base.BaseConnection._exec_command = exec_command
+        engine.dialect.do_ping = do_ping
         original = redis.connection.AbstractConnection.send_packed_command
         read = redis.connection.AbstractConnection.read_response
         counters = self
@@ -220,6 +241,9 @@ def report(profiler, counters: Counters, wall: float, cpu: float, postgres: floa
              f"- PostgreSQL server CPU: {postgres * per:.1f} ms/message",
              f"- SQL: {sum(counters.statements.values()) / MESSAGES:.1f} statements/message, "
              f"{counters.sql_seconds * per:.1f} ms/message (wall, client side)",
+             f"- PostgreSQL round trips besides the statements: "
+             f"{', '.join(f'{name} {count / MESSAGES:.1f}' for name, count in counters.commands.most_common()) or 'none'}"
+             " per message",
              f"- Redis: {counters.redis_calls / MESSAGES:.1f} round trips/message, "
              f"{counters.redis_seconds * per:.2f} ms/message (wall)", "", "SQL statements per message:", ""]
     for statement, count in counters.statements.most_common():
