@@ -32,8 +32,9 @@ def engine_options(config) -> dict:
     started for a few statements, every time (a chat message cost 1.3 ms more of PostgreSQL's CPU; BENCHMARKS.md).
     A pool only opens connections as they are needed: a Celery worker's process, one task at a time, keeps one."""
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-    options.setdefault("pool_size", max(POOL_SIZE, int(config.get("WEB_THREADS") or 0)))
-    options.setdefault("max_overflow", MAX_OVERFLOW)
+    if "poolclass" not in options:  # another pool class (NullPool, StaticPool) may not take these
+        options.setdefault("pool_size", max(POOL_SIZE, int(config.get("WEB_THREADS") or 0)))
+        options.setdefault("max_overflow", MAX_OVERFLOW)
     return options
 
 

@@ -110,3 +110,9 @@ def test_as_many_busy_threads_as_a_web_worker_runs_reuse_their_connections_inste
     finally:
         with busy.app_context():
             db.engine.dispose()
+
+
+def test_an_operator_who_chooses_another_pool_class_gets_it(app, make_app):
+    unpooled = make_app(SQLALCHEMY_ENGINE_OPTIONS={"poolclass": sa.pool.NullPool})
+    first = backend_pids(unpooled)
+    assert backend_pids(unpooled) != first  # no pool: a new connection every time, and no error about its size
