@@ -249,3 +249,28 @@ def test_a_provider_plugin_that_answers_nothing_is_a_502_not_a_crash(owner, regi
     bot = make_bot(owner, provider="silent")
     response = owner.post(f"{API}/chatbots/{bot['id']}/test", json={"message": "hello?"})
     assert response.status_code == 502 and "returned no events" in response.get_json()["message"]
+
+
+def test_settings_validated_once_are_refused_again_when_wrong_and_each_bot_keeps_its_own(owner, client):
+    """Validated settings are kept per app (a chatflow's llm node resolves them for every message): a change to one
+    bot's copy never reaches another bot with the same settings, bad settings are refused every time, and a
+    credential deleted since is refused although the rest of the settings were validated before."""
+    settings = {"appearance": {"color": "#0f766e"}, "welcome_message": "Hi"}
+    first, second = make_bot(owner, **settings), make_bot(owner, **settings)
+    response = owner.patch(f"{API}/chatbots/{first['id']}", json={"config": {"appearance": {"color": "#000000"}}})
+    assert response.status_code == 200, response.get_json()
+    assert owner.get(f"{API}/chatbots/{second['id']}").get_json()["config"]["appearance"]["color"] == "#0f766e"
+    assert make_bot(owner, **settings)["config"]["appearance"]["color"] == "#0f766e"
+
+    for _ in range(2):
+        response = owner.post(f"{API}/chatbots", json={"name": "x", "config": {"retrieval": {"top_k": 0}}})
+        assert response.status_code == 422 and "retrieval" in response.get_json()["errors"]["config"]
+
+    credential = owner.post(f"{API}/credentials", json={"name": "vLLM", "provider": "openai",
+                                                        "secret": {"api_key": "sk-local-test-key-123456"}}).get_json()
+    keyed = {"provider": "openai", "credential_id": credential["id"],
+             "model_params": {"base_url": "http://127.0.0.1:9/v1", "model": "m"}}
+    make_bot(owner, **keyed)
+    assert owner.delete(f"{API}/credentials/{credential['id']}").status_code in (200, 204)
+    response = owner.post(f"{API}/chatbots", json={"name": "y", "config": keyed})
+    assert response.status_code == 422 and "credential_id" in response.get_json()["errors"]["config"]

@@ -5,6 +5,8 @@ through these functions, so a bot that cannot answer is never saved. Answering i
 
 from __future__ import annotations
 
+import copy
+import json
 import uuid
 
 import sqlalchemy as sa
@@ -97,6 +99,37 @@ def resolve_config(workspace: Workspace, current: dict | None, changes: dict | N
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
+    plugins = state().plugins
+    try:
+        key = json.dumps(merged, sort_keys=True, default=str)
+    except (TypeError, ValueError):  # not JSON at all (a key that is not a string): validated as it is
+        config = _validated(merged, plugins)
+    else:
+        kept = current_app.extensions.setdefault("privex.validated_settings", {})  # this app's providers
+        config = kept.get(key)
+        if config is None:
+            config = _validated(json.loads(key), plugins)
+            if len(kept) >= VALIDATED_KEPT:
+                kept.clear()
+            kept[key] = config
+        config = copy.deepcopy(config)
+    if config["credential_id"] is not None:
+        if credentials.in_workspace(workspace.id, config["credential_id"]) is None:
+            raise Invalid("credential_id is not a credential of this workspace",
+                          errors={"config": {"credential_id": ["not found in this workspace"]}})
+        config["credential_id"] = str(config["credential_id"])
+    return config
+
+
+# Settings already validated, per app, by their JSON: a chatflow's llm node resolves its settings for every message, and
+# the schema and the provider's checks cost a flow message more CPU than its database statements (BENCHMARKS.md).
+# Settings that fail are not kept (their Invalid is raised again each time); callers get a copy to change.
+VALIDATED_KEPT = 1024
+
+
+def _validated(merged: dict, plugins) -> dict:
+    """``merged`` checked by the schema and by its provider (installed, and taking these model settings); Invalid
+    naming the field otherwise. What does not depend on the workspace: the credential is checked by the caller."""
     try:
         config = ChatbotConfig().load(merged)
     except ValidationError as error:
@@ -105,7 +138,7 @@ def resolve_config(workspace: Workspace, current: dict | None, changes: dict | N
         raise Invalid("max_answer_tokens must be smaller than max_context_tokens (the answer shares the window)",
                       errors={"config": {"max_answer_tokens": ["must be smaller than max_context_tokens"]}})
     try:
-        provider = state().plugins.llm_providers[config["provider"]]
+        provider = plugins.llm_providers[config["provider"]]
     except NotInstalled as error:
         raise Invalid(str(error), errors={"config": {"provider": [str(error)]}}) from error
     settings = getattr(provider, "settings", None)
@@ -114,11 +147,6 @@ def resolve_config(workspace: Workspace, current: dict | None, changes: dict | N
             settings(config["model_params"])
         except ValueError as error:
             raise Invalid(str(error), errors={"config": {"model_params": [str(error)]}}) from error
-    if config["credential_id"] is not None:
-        if credentials.in_workspace(workspace.id, config["credential_id"]) is None:
-            raise Invalid("credential_id is not a credential of this workspace",
-                          errors={"config": {"credential_id": ["not found in this workspace"]}})
-        config["credential_id"] = str(config["credential_id"])
     return config
 
 
