@@ -499,3 +499,19 @@ def test_the_transaction_taking_a_knowledge_base_past_the_threshold_builds_its_i
             db.session.commit()
             indexes.upkeep(threshold=10 ** 9)
             db.session.remove()
+
+
+@pytest.mark.parametrize("embedding", [unit(0.1, 0.6, 0.8, 0.3), tuple(unit(0.1, 0.6, 0.8, 0.3)),
+                                       __import__("numpy").array(unit(0.1, 0.6, 0.8, 0.3), dtype="float64")])
+def test_a_query_embedding_sent_in_binary_scores_exactly_as_its_numbers_say(database, kb, embedding):
+    """The query's embedding goes to PostgreSQL as pgvector's binary format (``store.BinaryVector``), whatever
+    sequence of numbers it comes as: every chunk's cosine similarity is the one computed here in float32."""
+    import numpy as np
+
+    store, _ = add_document(database, kb(), CORPUS)
+    result = query(store, VectorStoreQueryMode.DEFAULT, embedding=embedding, top_k=4)
+    asked = np.asarray(embedding, dtype=np.float32)
+    expected = {text: float(np.dot(np.asarray(vector, dtype=np.float32), asked)) for text, vector, _ in CORPUS}
+    assert texts(result) == sorted(expected, key=expected.get, reverse=True)
+    for node, score in zip(result.nodes, result.similarities):
+        assert score == pytest.approx(expected[node.get_content()], abs=1e-6)
