@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import (chat, chat_floor, chatflow_engine, embedding, first_question, fresh_kb, ingestion, pages,
-                        retrieval, small_documents, startup)
+from benchmarks import (chat, chat_floor, chat_profile, chatflow_engine, embedding, first_question, fresh_kb,
+                        ingestion, pages, retrieval, small_documents, startup)
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = [startup, first_question, embedding, chat, chat_floor, chatflow_engine, retrieval, fresh_kb, ingestion,
-              small_documents, pages]
+BENCHMARKS = [startup, first_question, embedding, chat, chat_floor, chat_profile, chatflow_engine, retrieval, fresh_kb,
+              ingestion, small_documents, pages]
 
 
 def machine() -> str:

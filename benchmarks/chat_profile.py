@@ -10,7 +10,7 @@ stream, SSE serialisation, prompt fitting, authorization) and the functions that
 
 Environment: ``BENCH_PROFILE_MESSAGES`` (default 200) measured messages after 20 of warm-up; ``BENCH_PROFILE_TOP``
 (default 25) rows of the cProfile table; ``BENCH_PROFILE_DUMP``: a file to write the cProfile statistics to
-(for ``pstats``/snakeviz). ``python -m benchmarks.chat_profile``.
+(for ``pstats``/snakeviz). ``python -m benchmarks.chat_profile``, or within ``make bench`` (about 2 minutes).
 """
 
 from __future__ import annotations
@@ -233,7 +233,8 @@ def run() -> str:
 
 def report(profiler, counters: Counters, wall: float, cpu: float, postgres: float, profiled: float) -> str:
     per = 1000 / MESSAGES
-    lines = [f"{MESSAGES} streamed messages, one at a time, Flask test client in one process, then {MESSAGES} more "
+    lines = ["### One chat message profiled (`python -m benchmarks.chat_profile`)", "",
+             f"{MESSAGES} streamed messages, one at a time, Flask test client in one process, then {MESSAGES} more "
              "under cProfile (timed by time.process_time: stage and function times are this process's CPU, inflated "
              "by the profiler; compare runs of this script with each other).", "",
              f"- this process: CPU {cpu * per:.1f} ms/message, wall {wall * per:.1f} ms/message (profiled: CPU "
@@ -259,7 +260,7 @@ def report(profiler, counters: Counters, wall: float, cpu: float, postgres: floa
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(TOP)
     lines += ["", "Functions by own time:", "", out.getvalue().split("\n\n", 2)[-1].rstrip()]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
