@@ -82,7 +82,7 @@ def flask_app():
     return _flask_app(os.environ.get("FLOOR_DATABASE_URL"))
 
 
-def _serve(target: str, port: int, env: dict) -> subprocess.Popen:
+def _serve(target: str, port: int, env: dict, log) -> subprocess.Popen:
     from privex.config import settings_from_env
 
     settings = settings_from_env({key: value for key, value in os.environ.items()
@@ -90,7 +90,7 @@ def _serve(target: str, port: int, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(settings["WEB_WORKERS"]),
          "--threads", str(settings["WEB_THREADS"]), "-b", f"127.0.0.1:{port}", "--log-level", "warning", target],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def _load(port: int, users: int, seconds: float) -> int:
@@ -139,7 +139,8 @@ def measure(target: str, env: dict, extra_processes=()) -> tuple[float, float]:
     import psutil
 
     port = _free_port()
-    server = _serve(target, port, env)
+    log = tempfile.TemporaryFile()
+    server = _serve(target, port, env, log)
     try:
         started = time.monotonic()
         while True:
@@ -155,9 +156,13 @@ def measure(target: str, env: dict, extra_processes=()) -> tuple[float, float]:
         before, began = _cpu(watched), time.perf_counter()
         answered = asyncio.run(_load(port, USERS, SECONDS))
         elapsed, cpu = time.perf_counter() - began, _cpu(watched) - before
-        return answered / elapsed, cpu / max(answered, 1) * 1000
+        if not answered:
+            log.seek(0)
+            raise RuntimeError(f"{target} answered no request; its log ends:\n{log.read()[-3000:].decode(errors='replace')}")
+        return answered / elapsed, cpu / answered * 1000
     finally:
         _stop(server)
+        log.close()
 
 
 def run() -> str:
