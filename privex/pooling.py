@@ -14,8 +14,10 @@ nothing on its socket), is a query sent; a connection that fails it is replaced 
 
 from __future__ import annotations
 
+import os
 import select
 import time
+import weakref
 
 import sqlalchemy as sa
 
@@ -39,7 +41,9 @@ def engine_options(config) -> dict:
 
 
 def check_connections(engine: sa.Engine, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> None:
-    """Check ``engine``'s pooled connections on checkout as the module says (instead of ``pool_pre_ping``)."""
+    """Check ``engine``'s pooled connections on checkout as the module says (instead of ``pool_pre_ping``), and
+    give a forked child a pool of its own (``_forget_in_child``)."""
+    _forget_in_child(engine)
 
     @sa.event.listens_for(engine, "checkin")
     def returned(dbapi_connection, record) -> None:
@@ -80,3 +84,18 @@ def _answers(engine: sa.Engine, dbapi_connection) -> bool:
         if engine.dialect.is_disconnect(error, dbapi_connection, None) or dbapi_connection.closed:
             return False
         raise
+
+
+def _forget_in_child(engine: sa.Engine) -> None:
+    """A process forked after its parent used ``engine`` (a Celery pool process, a gunicorn worker of a preloaded
+    app) inherits the pool's connections: the same sockets as the parent's, on which two processes' statements would
+    interleave. The child starts with an empty pool and leaves the inherited connections to the parent, as
+    SQLAlchemy advises (``dispose(close=False)``)."""
+    reference = weakref.ref(engine)
+
+    def forget() -> None:
+        inherited = reference()
+        if inherited is not None:
+            inherited.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)

@@ -116,3 +116,22 @@ def test_an_operator_who_chooses_another_pool_class_gets_it(app, make_app):
     unpooled = make_app(SQLALCHEMY_ENGINE_OPTIONS={"poolclass": sa.pool.NullPool})
     first = backend_pids(unpooled)
     assert backend_pids(unpooled) != first  # no pool: a new connection every time, and no error about its size
+
+
+def test_a_forked_process_opens_its_own_connection_and_leaves_the_parents_alone(one_connection_app):
+    import os
+
+    parent = backend_pids(one_connection_app)  # the pool now holds a connection
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: one query, its backend's pid to the parent, and out
+        try:
+            os.write(write, str(backend_pids(one_connection_app).pop()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        in_child = int(answer.read() or 0)
+    os.waitpid(child, 0)
+    assert in_child and {in_child}.isdisjoint(parent)  # not the parent's socket
+    assert backend_pids(one_connection_app) == parent  # and the parent's connection still works, untouched
