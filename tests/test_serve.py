@@ -95,6 +95,11 @@ def started_worker_pids(path) -> list[int]:
     return [line["pid"] for line in log_lines(path) if line["message"].startswith("started the Celery worker")]
 
 
+# Enough that the worker cannot index them all between the test seeing the first ones indexed and killing it: it
+# takes them in batches (PRIVEX_INGEST_BATCH) and once indexed 40 tiny notes in that moment.
+NOTES = 200
+
+
 def test_a_killed_worker_is_started_again_and_every_document_it_held_gets_indexed_once(
         privex_command, subprocess_env, scratch_database, tmp_path):
     import httpx
@@ -114,17 +119,22 @@ def test_a_killed_worker_is_started_again_and_every_document_it_held_gets_indexe
         kb_id = api.post("/knowledge-bases", json={"name": "Notes"}).json()["id"]
         notes = [(f"note-{number:03}.md", f"# Note {number}\n\nShelf {number} holds the {number}th box of spare "
                                           f"parts. Ask the warehouse desk for shelf {number}.\n".encode())
-                 for number in range(40)]
-        uploaded = api.post(f"/knowledge-bases/{kb_id}/documents/upload",
-                            files=[("files", (name, body, "text/markdown")) for name, body in notes])
-        assert uploaded.status_code == 202, uploaded.text
+                 for number in range(NOTES)]
+        for start in range(0, NOTES, 100):  # at most 100 files an upload
+            batch = notes[start:start + 100]
+            uploaded = api.post(f"/knowledge-bases/{kb_id}/documents/upload",
+                                files=[("files", (name, body, "text/markdown")) for name, body in batch])
+            assert uploaded.status_code == 202, uploaded.text
 
         def documents():
-            listed = []
-            for page in (1, 2):
-                listed += api.get(f"/knowledge-bases/{kb_id}/documents",
-                                  params={"page": page, "page_size": 50}).json()
-            return listed
+            listed, page = [], 1
+            while True:
+                found = api.get(f"/knowledge-bases/{kb_id}/documents",
+                                params={"page": page, "page_size": 50}).json()
+                listed += found
+                if len(found) < 50:
+                    return listed
+                page += 1
 
         def statuses():
             return [document["status"] for document in documents()]
