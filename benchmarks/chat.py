@@ -142,6 +142,28 @@ def server_settings() -> Settings:
     return Settings(workers=settings["WEB_WORKERS"], threads=settings["WEB_THREADS"])
 
 
+def own_seconds(process) -> float:
+    """CPU seconds (user + system) a psutil process has used so far; 0 for one that ended meanwhile."""
+    try:
+        times = process.cpu_times()
+        return times.user + times.system
+    except Exception:  # noqa: BLE001 - a process that ended meanwhile counts as nothing more
+        return 0.0
+
+
+def tree_seconds(process) -> float:
+    """CPU seconds of a process, its children alive, and the children it has reaped."""
+    import psutil
+
+    try:
+        times = process.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        children = process.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    return total + sum(own_seconds(child) for child in children)
+
+
 class CPU:
     """CPU seconds (user + system) used so far by each part of the set-up, read with psutil."""
 
@@ -154,24 +176,6 @@ class CPU:
         self.pgdata = instance / "pgdata"
         self.redis_folder = instance / "redis"
         self._redis: list = []
-
-    @staticmethod
-    def _own(process) -> float:
-        try:
-            times = process.cpu_times()
-            return times.user + times.system
-        except Exception:  # noqa: BLE001 - a process that ended meanwhile counts as nothing more
-            return 0.0
-
-    def _tree(self, process) -> float:
-        """A process, its children alive, and the children it has reaped."""
-        try:
-            times = process.cpu_times()
-            total = times.user + times.system + times.children_user + times.children_system
-            children = process.children(recursive=True)
-        except self.psutil.Error:
-            return 0.0
-        return total + sum(self._own(child) for child in children)
 
     def _postmaster(self):
         try:
@@ -204,13 +208,13 @@ class CPU:
             except self.psutil.Error:
                 continue
             if is_celery:
-                celery += self._tree(child)
+                celery += tree_seconds(child)
             else:
-                web += self._own(child)
+                web += own_seconds(child)
         postmaster, redis = self._postmaster(), self._redis_process()
         busy = self.psutil.cpu_times()
-        return {"web": web, "celery": celery, "postgres": self._tree(postmaster) if postmaster else 0.0,
-                "redis": self._own(redis) if redis else 0.0, "fake_llm": self._own(self.fake_llm),
+        return {"web": web, "celery": celery, "postgres": tree_seconds(postmaster) if postmaster else 0.0,
+                "redis": own_seconds(redis) if redis else 0.0, "fake_llm": own_seconds(self.fake_llm),
                 "load": time.process_time(),
                 "machine": sum(busy) - busy.idle - getattr(busy, "iowait", 0.0) - getattr(busy, "guest", 0.0)
                 - getattr(busy, "guest_nice", 0.0)}

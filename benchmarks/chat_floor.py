@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.chat import Connection, _free_port, _stop
+from benchmarks.chat import Connection, _free_port, _stop, _wait_for, tree_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("BENCH_FLOOR_SECONDS", "15"))
@@ -59,9 +59,7 @@ def _flask_app(database_url: str | None):
     if database_url:
         import sqlalchemy as sa
 
-        engine = sa.create_engine(database_url, pool_size=8, max_overflow=10)
-        with engine.begin() as connection:
-            connection.execute(sa.text("CREATE TABLE IF NOT EXISTS floor (id bigserial PRIMARY KEY, body text)"))
+        engine = sa.create_engine(database_url, pool_size=8, max_overflow=10)  # its table: made by ``run``
 
     @app.post("/m")
     def message():
@@ -117,48 +115,24 @@ async def _load(port: int, users: int, seconds: float) -> int:
     return answered
 
 
-def _cpu(processes) -> float:
-    import psutil
-
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-            for child in process.children(recursive=True):
-                child_times = child.cpu_times()
-                total += child_times.user + child_times.system
-        except psutil.Error:
-            continue
-    return total
-
-
 def measure(target: str, env: dict, extra_processes=()) -> tuple[float, float]:
     """(requests/s, CPU ms per request) of ``target`` under the load."""
-    import httpx
     import psutil
 
     port = _free_port()
     log = tempfile.TemporaryFile()
     server = _serve(target, port, env, log)
     try:
-        started = time.monotonic()
-        while True:
-            try:
-                httpx.post(f"http://127.0.0.1:{port}/m", json={"message": "warm"}, timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() - started > 30 or server.poll() is not None:
-                    raise RuntimeError(f"gunicorn did not start {target}") from None
-                time.sleep(0.1)
+        _wait_for(f"http://127.0.0.1:{port}/m", server, 30, f"gunicorn serving {target}")  # a GET: 405, it answers
         asyncio.run(_load(port, 4, 1.0))  # warm-up
         watched = [psutil.Process(server.pid), *extra_processes]
-        before, began = _cpu(watched), time.perf_counter()
+        before, began = sum(map(tree_seconds, watched)), time.perf_counter()
         answered = asyncio.run(_load(port, USERS, SECONDS))
-        elapsed, cpu = time.perf_counter() - began, _cpu(watched) - before
+        elapsed, cpu = time.perf_counter() - began, sum(map(tree_seconds, watched)) - before
         if not answered:
             log.seek(0)
-            raise RuntimeError(f"{target} answered no request; its log ends:\n{log.read()[-3000:].decode(errors='replace')}")
+            ending = log.read()[-3000:].decode(errors="replace")
+            raise RuntimeError(f"{target} answered no request; its log ends:\n{ending}")
         return answered / elapsed, cpu / answered * 1000
     finally:
         _stop(server)
@@ -178,6 +152,14 @@ def run() -> str:
         pgdata = Path(folder).resolve() / "pgdata"
         url = embedded.postgres_url(pgdata, "floor")
         try:
+            # Made once here: each gunicorn worker making it as it started raced the other (CREATE TABLE IF NOT
+            # EXISTS is not safe run twice at once), and the loser failed to boot.
+            import sqlalchemy as sa
+
+            setup = sa.create_engine(url, poolclass=sa.pool.NullPool)
+            with setup.begin() as connection:
+                connection.execute(sa.text("CREATE TABLE floor (id bigserial PRIMARY KEY, body text)"))
+            setup.dispose()
             postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
             rows.append(("flask + 4 statements", *measure("benchmarks.chat_floor:flask_app()",
                                                           {**env, "FLOOR_DATABASE_URL": url}, [postmaster])))

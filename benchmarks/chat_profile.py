@@ -145,7 +145,6 @@ class Counters:
         engine.dialect.do_ping = do_ping
         original = redis.connection.AbstractConnection.send_packed_command
         read = redis.connection.AbstractConnection.read_response
-        counters = self
 
         def send(connection, *args, **kwargs):
             if counters.on:
@@ -242,9 +241,9 @@ def report(profiler, counters: Counters, wall: float, cpu: float, postgres: floa
              f"- PostgreSQL server CPU: {postgres * per:.1f} ms/message",
              f"- SQL: {sum(counters.statements.values()) / MESSAGES:.1f} statements/message, "
              f"{counters.sql_seconds * per:.1f} ms/message (wall, client side)",
-             f"- PostgreSQL round trips besides the statements: "
-             f"{', '.join(f'{name} {count / MESSAGES:.1f}' for name, count in counters.commands.most_common()) or 'none'}"
-             " per message",
+             "- PostgreSQL round trips besides the statements: " + (", ".join(
+                 f"{name} {count / MESSAGES:.1f}" for name, count in counters.commands.most_common()) or "none")
+             + " per message",
              f"- Redis: {counters.redis_calls / MESSAGES:.1f} round trips/message, "
              f"{counters.redis_seconds * per:.2f} ms/message (wall)", "", "SQL statements per message:", ""]
     for statement, count in counters.statements.most_common():
