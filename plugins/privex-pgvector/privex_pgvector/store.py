@@ -30,7 +30,6 @@ import weakref
 from typing import Any, Sequence
 
 import numpy as np
-import psycopg
 import sqlalchemy as sa
 from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import (BasePydanticVectorStore, FilterCondition, FilterOperator,
@@ -297,7 +296,7 @@ class PGVectorStore(BasePydanticVectorStore):
     def _run(self, statement, params: dict, depth: int, *, hnsw: bool = True):
         """Rows of ``statement`` (run on the session's connection: plain columns need no ORM loading)."""
         connection = db.session.connection()
-        if not connection.info.get(_BINARY_VECTORS):  # a connection opened before this module was imported
+        if not connection.info.get(_BINARY_VECTORS):  # once per pooled connection: its psycopg dumps them
             connection.connection.dbapi_connection.adapters.register_dumper(BinaryVector, _BinaryVectorDumper)
             connection.info[_BINARY_VECTORS] = True
         if hnsw:
@@ -493,8 +492,9 @@ class _BinaryVectorDumper(Dumper):
         return obj
 
 
-psycopg.adapters.register_dumper(BinaryVector, _BinaryVectorDumper)  # every connection made from now on
-_BINARY_VECTORS = "privex_pgvector_binary_vectors"  # key of a pooled connection's ``info``: it has the dumper
+# Key of a pooled connection's ``info``: its psycopg has the dumper (registered by ``_run``, which runs every statement
+# binding a query vector, rather than in psycopg's global adapters, which every connection the process opens copies).
+_BINARY_VECTORS = "privex_pgvector_binary_vectors"
 
 
 class QueryVector(Vector):
