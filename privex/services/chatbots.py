@@ -101,8 +101,8 @@ def resolve_config(workspace: Workspace, current: dict | None, changes: dict | N
             merged[key] = value
     plugins = state().plugins
     try:
-        key = json.dumps(merged, sort_keys=True, default=str)
-    except (TypeError, ValueError):  # not JSON at all (a key that is not a string): validated as it is
+        key = json.dumps(merged, sort_keys=True)
+    except (TypeError, ValueError):  # not plain JSON (a UUID object, a key that is not a string): validated as it is
         config = _validated(merged, plugins)
     else:
         kept = current_app.extensions.setdefault("privex.validated_settings", {})  # this app's providers
